@@ -1,0 +1,22 @@
+"""Errors a connector raises when a vendor call fails for good.
+
+Each names the vendor and the stream, and says what went wrong in words an
+operator can act on; none carries a credential.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(RuntimeError):
+    def __init__(self, vendor: str, stream: str | None, problem: str):
+        self.vendor, self.stream, self.problem = vendor, stream, problem
+        where = f"{vendor} stream '{stream}'" if stream else vendor
+        super().__init__(f"{where}: {problem}")
+
+
+class SourceUnreachable(ConnectorError):
+    """The server could not be reached at all (DNS, refused, TLS, timeout)."""
+
+
+class SourceRejected(ConnectorError):
+    """The server answered with an error that retrying will not fix."""

@@ -1,0 +1,52 @@
+"""Land a dlt source into its raw dataset, and report what landed.
+
+Every run starts from an empty, throw-away dlt working folder, so dlt restores
+the cursors from the destination, where they were committed with the rows they
+describe. A stale local folder can therefore never push a cursor past the data.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import dlt
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from connectors.errors import ConnectorError
+
+os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+
+@dataclass
+class LandingResult:
+    dataset: str
+    rows_by_table: dict[str, int] = field(default_factory=dict)
+
+
+class LandingFailed(RuntimeError):
+    """Landing failed for a reason other than a connector error (destination, schema)."""
+
+
+def land(source: Any, destination: Any, dataset: str, pipeline_name: str) -> LandingResult:
+    with tempfile.TemporaryDirectory(prefix="dealsync-dlt-") as workdir:
+        pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=destination,
+                                dataset_name=dataset, pipelines_dir=workdir)
+        try:
+            pipeline.run(source)
+        except PipelineStepFailed as exc:
+            raise _root_cause(exc) from None
+        counts = pipeline.last_trace.last_normalize_info.row_counts if pipeline.last_trace.last_normalize_info else {}
+    return LandingResult(dataset, {t: n for t, n in counts.items() if not t.startswith("_dlt")})
+
+
+def _root_cause(exc: BaseException) -> Exception:
+    """The ConnectorError behind dlt's wrappers, or a LandingFailed with dlt's message."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectorError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return LandingFailed(str(exc).splitlines()[0])

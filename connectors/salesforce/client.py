@@ -1,0 +1,104 @@
+"""Build a simple-salesforce client from `SalesforceSettings`, and translate its failures.
+
+The client is the vendor's own, unchanged; we only hand it a `requests.Session`
+that (a) trusts the configured CA bundle, (b) puts a timeout on every call so a
+dead server cannot hang a sync, and (c) sends SOAP login to `login_url` when that
+is not a salesforce.com host (the local emulator, a proxy).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+from urllib.parse import urlsplit
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
+
+from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.salesforce.settings import SalesforceSettings
+from connectors.secrets import read_secret
+
+VENDOR = "salesforce"
+_DEFAULT_LOGIN = "https://login.salesforce.com"
+
+
+class _Session(requests.Session):
+    def __init__(self, settings: SalesforceSettings, login_rewrite: str | None):
+        super().__init__()
+        self._timeout = settings.timeout_seconds
+        self._login_rewrite = login_rewrite
+        if settings.ca_bundle:
+            # REQUESTS_CA_BUNDLE in the environment would otherwise override `verify`.
+            self.trust_env = False
+            self.verify = str(settings.ca_bundle)
+
+    def request(self, method, url, *args, **kwargs):
+        if self._login_rewrite and url.startswith(_DEFAULT_LOGIN):
+            url = self._login_rewrite + url[len(_DEFAULT_LOGIN):]
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, *args, **kwargs)
+
+
+def _login_domain(login_url: str) -> tuple[str, str | None]:
+    """simple-salesforce's `domain` for the login host, and a rewrite target if it is not salesforce.com."""
+    host = urlsplit(login_url).hostname or ""
+    if host.endswith(".salesforce.com"):
+        return host.removesuffix(".salesforce.com"), None
+    return "login", login_url.rstrip("/")
+
+
+def connect(settings: SalesforceSettings) -> Salesforce:
+    """A logged-in client. Raises SourceUnreachable / SourceRejected with a clear message."""
+    domain, rewrite = _login_domain(str(settings.login_url))
+    session = _Session(settings, rewrite)
+    with translate_errors(stream=None, url=str(settings.login_url)):
+        if settings.auth.method == "password":
+            return Salesforce(
+                username=read_secret(settings.auth.username_env, "Salesforce username").get_secret_value(),
+                password=read_secret(settings.auth.password_env, "Salesforce password").get_secret_value(),
+                security_token=read_secret(settings.auth.security_token_env, "Salesforce security token").get_secret_value(),
+                domain=domain, version=settings.api_version, session=session,
+            )
+        if settings.instance_url is None:
+            raise SourceRejected(VENDOR, None, "session auth needs sources.salesforce.instance_url")
+        return Salesforce(
+            instance_url=str(settings.instance_url).rstrip("/"),
+            session_id=read_secret(settings.auth.session_id_env, "Salesforce session id").get_secret_value(),
+            version=settings.api_version, session=session,
+        )
+
+
+@contextmanager
+def translate_errors(stream: str | None, url: str) -> Iterator[None]:
+    """Turn transport and API failures into ConnectorErrors naming the stream."""
+    try:
+        yield
+    except requests.exceptions.SSLError as exc:
+        raise SourceUnreachable(VENDOR, stream, f"TLS handshake with {url} failed ({_first_line(exc)})") from None
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise SourceUnreachable(VENDOR, stream, f"cannot reach {url} ({_reason(exc)})") from None
+    except SalesforceAuthenticationFailed as exc:
+        raise SourceRejected(VENDOR, stream, f"login refused: {exc.message}") from None
+    except SalesforceError as exc:
+        raise SourceRejected(VENDOR, stream, f"HTTP {exc.status} from {exc.resource_name}: {_api_message(exc)}") from None
+
+
+def _api_message(exc: SalesforceError) -> str:
+    content = exc.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for e in content)
+    return str(content)[:300]
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for marker in ("Connection refused", "timed out", "Name or service not known", "No route to host"):
+        if marker in text:
+            return marker.lower()
+    return _first_line(exc)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:200]

@@ -1,0 +1,132 @@
+"""The `dealsync` command.
+
+  dealsync sandbox [--seed N] [--size small|medium|large] [--write-config FILE]
+  dealsync run     [--config FILE] [--warehouse PATH]
+  dealsync demo    [--seed N]
+
+Errors print as one clear message and exit 1; no tracebacks for problems the
+user can fix (bad config, unreachable server, refused login).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from jobs.config import ConfigError, load_config
+from jobs.runner import RunOutcome, run_job
+from jobs.summary import print_summary
+from pipeline_model.stages import SALESFORCE_STANDARD
+from pipeline_model.warehouse import Warehouse
+from sandbox.runner import SALESFORCE_CREDENTIALS, Sandbox
+
+console = Console()
+err_console = Console(stderr=True)
+
+DEMO_DIR = Path(".dealsync")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except ConfigError as exc:
+        err_console.print(f"[red]configuration error[/]\n{exc}", highlight=False)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dealsync", description="Sales-pipeline sync middleware.")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    sandbox = sub.add_parser("sandbox", help="run the local vendor emulators in the foreground")
+    sandbox.add_argument("--seed", type=int, default=42)
+    sandbox.add_argument("--size", choices=["small", "medium", "large"], default="small")
+    sandbox.add_argument("--write-config", type=Path, metavar="FILE", help="write a dealsync.yaml pointing at the sandbox")
+    sandbox.add_argument("--port", type=int, default=0, help="Salesforce emulator port (default: any free port)")
+    sandbox.set_defaults(handler=_cmd_sandbox)
+
+    run = sub.add_parser("run", help="run the whole chain once (sync, model, metrics)")
+    run.add_argument("--config", type=Path, default=Path("dealsync.yaml"))
+    run.add_argument("--warehouse", type=Path, help="override warehouse.path from the config")
+    run.set_defaults(handler=_cmd_run)
+
+    demo = sub.add_parser("demo", help="sandbox + full chain into .dealsync/warehouse.duckdb + summary")
+    demo.add_argument("--seed", type=int, default=42)
+    demo.add_argument("--size", choices=["small", "medium", "large"], default="small")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def write_sandbox_config(sandbox: Sandbox, path: Path, warehouse_path: Path) -> Path:
+    """A dealsync.yaml for the sandbox, with the stage mapping spelled out as a template."""
+    config = sandbox.config(str(warehouse_path.resolve()))
+    config["stages"] = {"salesforce": {name: stage.value for name, stage in SALESFORCE_STANDARD.items()}}
+    header = (f"# Written by `dealsync sandbox` (seed {sandbox.org.seed}, size {sandbox.org.size}).\n"
+              "# Credentials come from the environment; for the sandbox they are:\n"
+              + "".join(f"#   export {k}={v}\n" for k, v in SALESFORCE_CREDENTIALS.items()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(header + yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def _cmd_sandbox(args) -> int:
+    with Sandbox(seed=args.seed, size=args.size, salesforce_port=args.port) as sandbox:
+        console.print(f"Salesforce emulator: {sandbox.salesforce.url}  (CA: {sandbox.ca.ca_path})")
+        console.print(f"Simulated now: {sandbox.salesforce.now.isoformat()}; advance with "
+                      f"POST {sandbox.salesforce.url}/__sandbox/advance {{\"days\": 7}}")
+        if args.write_config:
+            write_sandbox_config(sandbox, args.write_config, DEMO_DIR / "warehouse.duckdb")
+            console.print(f"Wrote {args.write_config}. Before `dealsync run`, export:")
+            for name, value in SALESFORCE_CREDENTIALS.items():
+                console.print(f"  export {name}={value}", highlight=False)
+        console.print("Serving until Ctrl-C.")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            console.print("Stopping.")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    config = load_config(args.config, args.warehouse)
+    with console.status("Running the full chain through Dagster..."):
+        outcome = run_job(args.config, args.warehouse)
+    return _report(outcome, Warehouse(config.warehouse))
+
+
+def _cmd_demo(args) -> int:
+    warehouse_path = DEMO_DIR / "warehouse.duckdb"
+    # The demo's warehouse is its own: start clean, so a different seed never mixes two orgs.
+    warehouse_path.unlink(missing_ok=True)
+    with console.status(f"Starting the sandbox (seed {args.seed}, size {args.size})..."):
+        sandbox = Sandbox(seed=args.seed, size=args.size, workdir=DEMO_DIR / "sandbox").start()
+    try:
+        sandbox.export_credentials()
+        config_path = write_sandbox_config(sandbox, DEMO_DIR / "sandbox" / "dealsync.yaml", warehouse_path)
+        with console.status("Running the full chain through Dagster..."):
+            outcome = run_job(config_path, warehouse_path)
+    finally:
+        sandbox.stop()
+    code = _report(outcome, Warehouse(load_config(config_path, warehouse_path).warehouse))
+    if code == 0:
+        console.print(f"Warehouse: {warehouse_path.resolve()}  (open it with duckdb; tables in schemas "
+                      "raw_salesforce, model, metrics)")
+    return code
+
+
+def _report(outcome: RunOutcome, warehouse: Warehouse) -> int:
+    if not outcome.success:
+        err_console.print(f"[red]run {outcome.run_id[:8]} failed[/]: {outcome.error}", highlight=False)
+        return 1
+    print_summary(outcome, warehouse, console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The short summary a run prints: what landed, then the headline metrics."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from jobs.runner import RunOutcome
+from pipeline_model.warehouse import Warehouse
+
+
+def print_summary(outcome: RunOutcome, warehouse: Warehouse, console: Console | None = None) -> None:
+    console = console or Console()
+    landed = RichTable(title="Records synced", show_edge=False)
+    for name in ("stream", "this run", "in warehouse"):
+        landed.add_column(name, justify="left" if name == "stream" else "right")
+    for asset, rows in sorted(outcome.rows_by_asset.items()):
+        if asset.startswith("raw_"):
+            total = warehouse.fetch(f"select count(*) from {asset.replace('/', '.')}")[0][0]
+            landed.add_row(asset.replace("/", "."), f"{rows:,}", f"{total:,}")
+    console.print(landed)
+    _print_query(console, warehouse, "Open pipeline by stage",
+                 "select stage, open_deals, open_amount from metrics.pipeline_by_stage order by stage_order")
+    _print_row(console, warehouse, "Win rate and deal size",
+               "select won_deals, lost_deals, win_rate_by_count, win_rate_by_value, avg_won_deal_size "
+               "from metrics.win_rates")
+    _print_query(console, warehouse, "Average days in stage (completed spells)",
+                 "select stage, completed_spells, avg_days_in_stage from metrics.time_in_stage order by stage_order")
+    _print_row(console, warehouse, "Sales cycle",
+               "select closed_deals, avg_sales_cycle_days, avg_won_sales_cycle_days from metrics.sales_cycle")
+    unmapped = warehouse.fetch("select source_system, source_stage, deals from model.unmapped_stages")
+    for system, stage, deals in unmapped:
+        console.print(f"[yellow]warning:[/] {system} stage '{stage}' ({deals} deals) is not mapped to the "
+                      f"canonical ladder: add it under stages.{system} in dealsync.yaml")
+
+
+def _print_query(console: Console, warehouse: Warehouse, title: str, sql: str) -> None:
+    rows = warehouse.fetch_dicts(sql)
+    table = RichTable(title=title, show_edge=False)
+    for name in (rows[0].keys() if rows else []):
+        table.add_column(name, justify="left" if name == "stage" else "right")
+    for row in rows:
+        table.add_row(*(_fmt(name, value) for name, value in row.items()))
+    console.print(table)
+
+
+def _print_row(console: Console, warehouse: Warehouse, title: str, sql: str) -> None:
+    """A one-row metric table, shown as metric | value."""
+    table = RichTable(title=title, show_edge=False)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for row in warehouse.fetch_dicts(sql):
+        for name, value in row.items():
+            table.add_row(name, _fmt(name, value))
+    console.print(table)
+
+
+def _fmt(name: str, value) -> str:
+    if value is None:
+        return "–"
+    if name.startswith("win_rate"):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)

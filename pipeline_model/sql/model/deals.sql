@@ -1,0 +1,32 @@
+-- One row per deal (CRM opportunity), deleted deals excluded.
+-- stage is the canonical ladder stage (NULL when the CRM stage is not mapped: see unmapped_stages);
+-- closed_at is when the deal entered its closed stage (from stage history), else its close date.
+select
+    'salesforce:' || o.id                                   as deal_id,
+    'salesforce'                                            as source_system,
+    o.id                                                    as source_id,
+    o.name                                                  as name,
+    case when o.account_id is null then null
+         else 'salesforce:' || o.account_id end             as account_id,
+    'salesforce:' || o.owner_id                             as owner_id,
+    o.stage_name                                            as source_stage,
+    m.stage                                                 as stage,
+    m.stage_order                                           as stage_order,
+    o.probability                                           as probability,
+    o.amount                                                as amount,
+    o.close_date                                            as close_date,
+    coalesce(o.is_closed, false)                            as is_closed,
+    coalesce(o.is_won, false)                               as is_won,
+    o.forecast_category_name                                as forecast_category,
+    o.type                                                  as deal_type,
+    o.lead_source                                           as lead_source,
+    o.created_date                                          as created_at,
+    case when coalesce(o.is_closed, false)
+         then coalesce(cur.entered_at, cast(o.close_date as timestamp with time zone)) end as closed_at,
+    o.last_modified_date                                    as updated_at
+from raw_salesforce.opportunities o
+left join model.stage_map m
+       on m.source_system = 'salesforce' and m.source_stage = o.stage_name
+left join model.deal_stage_history cur
+       on cur.deal_id = 'salesforce:' || o.id and cur.is_current
+where not coalesce(o.is_deleted, false)

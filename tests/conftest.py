@@ -1,0 +1,48 @@
+"""Shared fixtures: a running sandbox, its dealsync.yaml, and a throw-away Dagster instance."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import dagster as dg
+import pytest
+
+from jobs.cli import write_sandbox_config
+from sandbox.runner import Sandbox
+
+
+@contextmanager
+def running_sandbox(tmp_path, monkeypatch, seed: int = 7):
+    with Sandbox(seed=seed, size="small", workdir=tmp_path / "sandbox") as box:
+        box.export_credentials(_EnvProxy(monkeypatch))
+        yield box
+
+
+@pytest.fixture
+def sandbox(tmp_path, monkeypatch):
+    """A fresh small sandbox per test: tests that advance time must not share one."""
+    with running_sandbox(tmp_path, monkeypatch) as box:
+        yield box
+
+
+@pytest.fixture
+def sandbox_config(sandbox, tmp_path):
+    return write_sandbox_config(sandbox, tmp_path / "dealsync.yaml", tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture
+def instance():
+    with dg.DagsterInstance.ephemeral() as inst:
+        yield inst
+
+
+class _EnvProxy(dict):
+    """Lets Sandbox.export_credentials set env vars through monkeypatch (undone after the test)."""
+
+    def __init__(self, monkeypatch):
+        super().__init__()
+        self._mp = monkeypatch
+
+    def update(self, values):
+        for key, value in values.items():
+            self._mp.setenv(key, value)
