@@ -26,7 +26,7 @@ from pipeline_model.warehouse import Warehouse
 from sandbox.runner import SALESFORCE_CREDENTIALS, Sandbox
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # never re-wrap paths in messages
 
 DEMO_DIR = Path(".dealsync")
 

@@ -3,7 +3,8 @@ sync asks Salesforce only for what changed (counted in the emulator's request lo
 
 from __future__ import annotations
 
-from datetime import timedelta
+import requests
+from simple_salesforce import Salesforce
 
 from jobs.config import load_config
 from jobs.runner import run_job
@@ -14,6 +15,19 @@ ADVANCE_DAYS = 21
 
 def _opportunities(org, as_of) -> dict[str, dict]:
     return {r["Id"]: r for obj, r in org.records(as_of) if obj == "Opportunity"}
+
+
+def _delete_two_deals_like_a_rep(sandbox, records) -> list[str]:
+    """Delete two open deals through the Salesforce API, as a rep would in the CRM."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = str(sandbox.ca.ca_path)
+    sf = Salesforce(instance_url=sandbox.salesforce.url, session_id=sandbox.salesforce.issue_session(),
+                    session=session)
+    victims = sorted(i for i, r in records.items() if not r["IsDeleted"] and not r["IsClosed"])[:2]
+    for victim in victims:
+        sf.Opportunity.delete(victim)
+    return victims
 
 
 def _query_log(emulator, sobject):
@@ -29,6 +43,8 @@ def test_second_sync_reads_only_changes_and_reflects_them(sandbox, sandbox_confi
     sandbox.advance(ADVANCE_DAYS)
     after_at = emulator.now
     after = _opportunities(org, after_at)
+    for victim in _delete_two_deals_like_a_rep(sandbox, after):
+        after[victim] = {**after[victim], "IsDeleted": True, "SystemModstamp": after_at}
     new = set(after) - set(before)
     deleted = {i for i, r in after.items() if r["IsDeleted"] and not before.get(i, {}).get("IsDeleted", False)}
     changed = {i for i in set(after) & set(before) if after[i] != before[i]} - deleted
