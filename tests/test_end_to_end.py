@@ -9,12 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+from dagster._serdes import serialize_value
 import pytest
 
 from jobs.cli import write_sandbox_config
 from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
+from sandbox.runner import SALESFORCE_CREDENTIALS
 from tests.conftest import running_sandbox
 from tests.truth import expected_metrics
 
@@ -29,7 +31,7 @@ def world(tmp_path_factory):
         config = write_sandbox_config(box, tmp / "dealsync.yaml", tmp / "warehouse.duckdb")
         outcome = run_job(config, instance=inst)
         assert outcome.success, outcome.error
-        yield box, outcome, Warehouse(load_config(config).warehouse)
+        yield box, outcome, Warehouse(load_config(config).warehouse), inst
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def sandbox(world):
 
 @pytest.fixture
 def synced(world):
-    box, outcome, warehouse = world
+    box, outcome, warehouse, _ = world
     return outcome, warehouse, expected_metrics(list(box.org.deals(box.salesforce.now)))
 
 
@@ -128,3 +130,20 @@ def test_data_dictionary_matches_the_warehouse(synced):
             "where table_schema in ('model', 'metrics') order by table_schema, table_name, ordinal_position"):
         actual.setdefault(f"{schema}.{table}", []).append(column)
     assert _documented_columns() == actual
+
+
+def test_no_secret_reaches_the_warehouse_or_the_event_log(world):
+    box, outcome, warehouse, instance = world
+    secrets = [*SALESFORCE_CREDENTIALS.values(), *box.salesforce.issued_sessions()]
+    assert len(secrets) > 3, "the run should have logged in"
+    event_log = "\n".join(serialize_value(entry) for entry in instance.all_logs(outcome.run_id))
+    assert "salesforce_pull" in event_log
+    texts = []
+    for schema, table, column in warehouse.fetch(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where data_type = 'VARCHAR'"):
+        texts += [v for (v,) in warehouse.fetch(f'select distinct "{column}" from "{schema}"."{table}"') if v]
+    assert len(texts) > 1000
+    for secret in secrets:
+        assert secret not in event_log
+        assert not any(secret in text for text in texts)

@@ -222,6 +222,7 @@ class SalesforceEmulator:
         self.url = ""
         self._lock = threading.Lock()
         self._sessions: set[str] = set()
+        self._issued: list[str] = []   # every session ever handed out, for tests that hunt for leaks
         self._api_usage = 0
         self._faults: list[list] = []
         self._ids = itertools.count(FIRST_WRITE_ID)
@@ -281,7 +282,12 @@ class SalesforceEmulator:
         token = f"{ORG_ID[:15]}!{secrets.token_urlsafe(32)}"
         with self._lock:
             self._sessions.add(token)
+            self._issued.append(token)
         return token
+
+    def issued_sessions(self) -> list[str]:
+        with self._lock:
+            return list(self._issued)
 
     def expire_sessions(self) -> None:
         with self._lock:

@@ -1,0 +1,73 @@
+"""The `dealsync` command contract: sandbox, run and demo, as a user types them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+import yaml
+
+from jobs.cli import main
+from sandbox.runner import SALESFORCE_CREDENTIALS
+
+DEALSYNC = str(Path(sys.executable).parent / "dealsync")
+
+
+def _env() -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEALSYNC") and k != "DAGSTER_HOME"}
+    return {**env, "COLUMNS": "200"}
+
+
+def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
+    config = tmp_path / "dealsync.yaml"
+    sandbox = subprocess.Popen([DEALSYNC, "sandbox", "--seed", "3", "--write-config", str(config)],
+                               cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        banner = []
+        for line in sandbox.stdout:  # blocks until the sandbox says it is serving
+            banner.append(line)
+            if "Serving until Ctrl-C" in line:
+                break
+        assert any("export DEALSYNC_SANDBOX_SF_PASSWORD=" in line for line in banner), banner
+        written = yaml.safe_load(config.read_text())
+        assert written["stages"]["salesforce"]["Closed Won"] == "closed_won"
+        assert "password" not in written["sources"]["salesforce"]["auth"]
+
+        env = {**_env(), **SALESFORCE_CREDENTIALS}
+        first = subprocess.run([DEALSYNC, "run", "--config", str(config)], cwd=tmp_path, env=env,
+                               capture_output=True, text=True)
+        assert first.returncode == 0, first.stderr
+        assert "raw_salesforce.opportunities" in first.stdout and "win_rate_by_count" in first.stdout
+        assert (tmp_path / ".dealsync" / "warehouse.duckdb").exists()
+
+        salesforce = written["sources"]["salesforce"]
+        advanced = requests.post(f"{salesforce['login_url']}/__sandbox/advance", json={"days": 7},
+                                 verify=salesforce["ca_bundle"])
+        assert advanced.status_code == 200 and advanced.json()["counts"]["Opportunity"] > 0
+        second = subprocess.run([DEALSYNC, "run", "--config", str(config)], cwd=tmp_path, env=env,
+                                capture_output=True, text=True)
+        assert second.returncode == 0, second.stderr
+        line = next(ln for ln in second.stdout.splitlines() if "raw_salesforce.opportunities" in ln)
+        this_run, in_warehouse = (int(cell.strip().replace(",", "")) for cell in line.split("│")[-2:])
+        assert 0 < this_run < in_warehouse
+    finally:
+        sandbox.send_signal(signal.SIGINT)
+        assert sandbox.wait(timeout=60) == 0
+
+
+def test_demo_syncs_the_sandbox_and_prints_a_summary(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for name, value in SALESFORCE_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)  # the demo exports these; monkeypatch restores them afterwards
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    assert main(["demo", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    for expected in ("raw_salesforce.tasks", "Open pipeline by stage", "win_rate_by_value", "avg_days_in_stage",
+                     "avg_sales_cycle_days"):
+        assert expected in out
+    assert (tmp_path / ".dealsync" / "warehouse.duckdb").exists()
+    assert (tmp_path / ".dealsync" / "dagster" / "dagster.yaml").exists()  # runs are kept in a local instance
