@@ -302,15 +302,20 @@ class _User:
         return self.created <= t and (self.deactivated is None or t < self.deactivated)
 
 
+def _owner_at(owners: list, t: int) -> "_User":
+    """The owner at time t from a (since, user) list in time order."""
+    owner = owners[0][1]
+    for since, u in owners:
+        if since <= t:
+            owner = u
+    return owner
+
+
 class _Account:
     __slots__ = ("i", "id", "name", "domain", "industry", "type", "created", "created_b", "owners")
 
     def owner_at(self, t: int) -> _User:
-        owner = self.owners[0][1]
-        for since, u in self.owners:
-            if since <= t:
-                owner = u
-        return owner
+        return _owner_at(self.owners, t)
 
 
 class _Contact:
@@ -324,11 +329,7 @@ class _Deal:
                  "type", "lead_source", "engagement", "fate_b")
 
     def owner_at(self, t: int) -> _User:
-        owner = self.owners[0][1]
-        for since, u in self.owners:
-            if since <= t:
-                owner = u
-        return owner
+        return _owner_at(self.owners, t)
 
     def last_modified(self) -> int:
         """An upper bound on every SystemModstamp of the deal and its children."""

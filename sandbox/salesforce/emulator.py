@@ -836,11 +836,9 @@ class _Writer:
         if obj.name in _READ_ONLY_OBJECTS:
             return RecordError("INVALID_TYPE_FOR_OPERATION", f"entity type cannot be updated: {obj.name}", [])
         with self.store.transaction():
-            current = self.store.get(obj.name, record_id)
-            if current is None:
-                return RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
-            if current.get("IsDeleted"):
-                return RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
+            current, error = self.live_record(obj, record_id)
+            if error:
+                return error
             values = self.coerce(obj, fields)
             error = self.check(obj, fields, values, creating=False)
             if error:
@@ -855,15 +853,22 @@ class _Writer:
                 self.history(merged)
             return None
 
+    def live_record(self, obj: SObject, record_id: str) -> tuple[dict | None, RecordError | None]:
+        """The stored record, or the error a write to a missing or deleted record gets."""
+        current = self.store.get(obj.name, record_id)
+        if current is None:
+            return None, RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
+        if current.get("IsDeleted"):
+            return None, RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
+        return current, None
+
     def delete(self, obj: SObject, record_id: str) -> RecordError | None:
         if obj.name in _UNDELETABLE:
             return RecordError("INVALID_TYPE_FOR_OPERATION", f"entity type cannot be deleted: {obj.name}", [])
         with self.store.transaction():
-            current = self.store.get(obj.name, record_id)
-            if current is None:
-                return RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", [])
-            if current.get("IsDeleted"):
-                return RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
+            current, error = self.live_record(obj, record_id)
+            if error:
+                return error
             # Deletion moves the row to the recycle bin: SystemModstamp moves, LastModifiedDate doesn't.
             self.store.update(obj.name, record_id, {"IsDeleted": 1, "SystemModstamp": self.stamp})
             return None
