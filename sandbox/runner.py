@@ -28,11 +28,20 @@ class Sandbox:
         self.workdir = Path(workdir).resolve()
         self.ca = LocalCA(self.workdir / "tls")
         self.salesforce = SalesforceEmulator(
-            ca=self.ca, port=salesforce_port,
+            ca=self.ca, port=salesforce_port, db_path=self._store_path(size),
             username=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_USERNAME"],
             password=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_PASSWORD"],
             security_token=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_TOKEN"],
         )
+
+    def _store_path(self, size: str) -> Path | None:
+        """Small orgs live in memory; larger ones in a fresh SQLite file, to bound memory."""
+        if size == "small":
+            return None
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        path = self.workdir / f"salesforce-{size}.sqlite"
+        path.unlink(missing_ok=True)
+        return path
 
     def start(self) -> "Sandbox":
         self.salesforce.attach_org(self.org)
