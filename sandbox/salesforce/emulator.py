@@ -16,15 +16,11 @@ import json
 import logging
 import re
 import secrets
-import socket
-import ssl
-import sys
 import threading
 import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterable
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape as xml_escape
@@ -32,6 +28,7 @@ from xml.sax.saxutils import escape as xml_escape
 from sandbox.salesforce import soql
 from sandbox.salesforce.schema import OBJECTS, STANDARD_STAGES, Field, SObject, make_id
 from sandbox.salesforce.store import InvalidLocator, QueryPage, Store, to_storage
+from sandbox.httpserver import HttpsEmulator, Response as _Response
 from sandbox.tls import LocalCA
 
 log = logging.getLogger(__name__)
@@ -188,14 +185,6 @@ class LoggedRequest:
     records_returned: int = 0
 
 
-@dataclass
-class _Response:
-    status: int
-    body: bytes = b""
-    content_type: str = JSON_TYPE
-    headers: dict | None = None
-
-
 def _json(status: int, payload, headers: dict | None = None) -> _Response:
     return _Response(status, json.dumps(payload, separators=(",", ":")).encode(), JSON_TYPE, headers)
 
@@ -206,12 +195,12 @@ def _error(exc: ApiError) -> _Response:
 
 # --------------------------------------------------------------------------- emulator
 
-class SalesforceEmulator:
+class SalesforceEmulator(HttpsEmulator):
     def __init__(self, *, ca: LocalCA, host: str = "127.0.0.1", port: int = 0,
                  username: str = "ops@sandbox.dealsync.example", password: str = "sandbox-password",
                  security_token: str = "SANDBOXTOKEN", api_limit: int = 15000,
                  db_path=None, clock: datetime | None = None):
-        self.ca, self.host, self.port = ca, host, port
+        super().__init__(ca=ca, host=host, port=port, name="salesforce")
         self.username = username
         self._secret = password + security_token     # what SOAP login sends; never logged
         self.api_limit = api_limit
@@ -219,7 +208,6 @@ class SalesforceEmulator:
         self.now = (clock or datetime.now(timezone.utc)).astimezone(timezone.utc)
         self.org = None
         self.request_log: list[LoggedRequest] = []
-        self.url = ""
         self._lock = threading.Lock()
         self._sessions: set[str] = set()
         self._issued: list[str] = []   # every session ever handed out, for tests that hunt for leaks
@@ -227,34 +215,6 @@ class SalesforceEmulator:
         self._faults: list[list] = []
         self._ids = itertools.count(FIRST_WRITE_ID)
         self.bulk_jobs: OrderedDict[str, BulkJob] = OrderedDict()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # ----------------------------------------------------------------- lifecycle
-
-    def start(self) -> "SalesforceEmulator":
-        self._server = _Server((self.host, self.port), self)
-        self.port = self._server.server_address[1]
-        self.url = f"https://{self.host}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"sf-emulator-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> "SalesforceEmulator":
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     # ----------------------------------------------------------------- data
 
@@ -993,82 +953,3 @@ class _Writer:
 
 
 # --------------------------------------------------------------------------- HTTP server
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, address, emulator: SalesforceEmulator):
-        self.emulator = emulator
-        self.ssl_context = emulator.ca.server_context()
-        self._connections: dict = {}           # open TLS socket -> the thread serving it
-        self._conn_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def track(self, conn, open_: bool) -> None:
-        with self._conn_lock:
-            if open_:
-                self._connections[conn] = threading.current_thread()
-            else:
-                self._connections.pop(conn, None)
-
-    def close_connections(self, timeout: float = 2.0) -> None:
-        """Unblock and wait for keep-alive handler threads so stop() leaves nothing running."""
-        with self._conn_lock:
-            conns = list(self._connections.items())
-        for conn, _ in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        for _, thread in conns:
-            thread.join(timeout)
-
-    def handle_error(self, request, client_address) -> None:
-        # Clients hanging up or failing the TLS handshake are routine, not worth a traceback.
-        exc = sys.exc_info()[1]
-        if not isinstance(exc, (ssl.SSLError, ConnectionError, TimeoutError, OSError)):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"        # keep-alive: requests reuses connections
-    timeout = 60                         # an idle keep-alive connection is dropped after this
-    # Headers and body leave in one write (flushed after each request) and without Nagle:
-    # separate small writes otherwise meet the client's delayed ACK, ~40 ms per request.
-    wbufsize = 64 * 1024
-    disable_nagle_algorithm = True
-    server: _Server
-
-    def setup(self) -> None:
-        # The TLS handshake happens here, in the connection's own thread, so a slow or
-        # broken client can't stall the accept loop.
-        self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
-        self.server.track(self.request, True)
-        super().setup()
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.track(self.request, False)
-            self.request.close()
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        resp = self.server.emulator.handle(self.command, self.path, self.headers, body)
-        self.send_response(resp.status)
-        for name, value in (resp.headers or {}).items():
-            self.send_header(name, value)
-        if resp.status != 204:
-            self.send_header("Content-Type", resp.content_type)
-            self.send_header("Content-Length", str(len(resp.body)))
-        self.end_headers()
-        if resp.status != 204:
-            self.wfile.write(resp.body)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
-
-    def log_message(self, format, *args) -> None:
-        pass                             # request_log is the record; stderr stays quiet
