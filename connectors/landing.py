@@ -26,6 +26,16 @@ class LandingResult:
     rows_by_table: dict[str, int] = field(default_factory=dict)
 
 
+def empty_table_marker() -> Any:
+    """Yield this from a resource that produced no rows, so its raw table still exists (empty).
+
+    Without it dlt creates no table for a stream that has never returned a row, and every
+    model built on the stream fails. The marker loads through INSERT statements because
+    dlt's DuckDB jsonl loader cannot load an empty file.
+    """
+    return dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(file_format="insert_values"))
+
+
 class LandingFailed(RuntimeError):
     """Landing failed for a reason other than a connector error (destination, schema)."""
 

@@ -8,6 +8,7 @@ Asset keys mirror warehouse names (`raw_salesforce/opportunities`,
 import dagster as dg
 
 from connectors.landing import land
+from connectors.report import PullReport
 from connectors.salesforce.source import salesforce_source
 from connectors.salesforce.streams import STREAMS as SALESFORCE_STREAMS
 from jobs.resources import DealsyncConfigResource
@@ -34,13 +35,17 @@ def salesforce_pull(context: dg.AssetExecutionContext, dealsync: DealsyncConfigR
     config = dealsync.load()
     if config.sources.salesforce is None:
         raise dg.Failure("sources.salesforce is not configured in the dealsync config")
-    result = land(salesforce_source(config.sources.salesforce), dealsync.warehouse().dlt_destination(),
-                  SALESFORCE_DATASET, pipeline_name="dealsync_salesforce")
+    report = PullReport()
+    result = land(salesforce_source(config.sources.salesforce, report=report),
+                  dealsync.warehouse().dlt_destination(), SALESFORCE_DATASET, pipeline_name="dealsync_salesforce")
     for stream in SALESFORCE_STREAMS:
         rows = result.rows_by_table.get(stream.name, 0)
-        context.log.info(f"{SALESFORCE_DATASET}.{stream.name}: {rows} rows landed")
-        yield dg.MaterializeResult(asset_key=_key(f"{SALESFORCE_DATASET}.{stream.name}"),
-                                   metadata={"rows_landed": dg.MetadataValue.int(rows)})
+        metadata = {"rows_landed": dg.MetadataValue.int(rows)}
+        if stream.name in report.stopped_early:
+            metadata["stopped_early"] = dg.MetadataValue.text(report.stopped_early[stream.name])
+            context.log.warning(f"{SALESFORCE_DATASET}.{stream.name} stopped early: "
+                                f"{report.stopped_early[stream.name]}")
+        yield dg.MaterializeResult(asset_key=_key(f"{SALESFORCE_DATASET}.{stream.name}"), metadata=metadata)
 
 
 @dg.multi_asset(

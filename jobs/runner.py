@@ -26,6 +26,7 @@ class RunOutcome:
     success: bool
     rows_by_asset: dict[str, int] = field(default_factory=dict)
     error: str | None = None
+    warnings: dict[str, str] = field(default_factory=dict)   # asset -> why it stopped early
 
 
 def local_instance() -> dg.DagsterInstance:
@@ -46,17 +47,20 @@ def run_job(config_path: str | Path, warehouse_path: str | Path | None = None, j
     defs = build_definitions(str(config_path), str(warehouse_path) if warehouse_path else None)
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance or local_instance(), raise_on_error=False, run_config=_QUIET if quiet else None)
-    return RunOutcome(result.run_id, result.success, _rows_by_asset(result), _first_error(result))
+    return RunOutcome(result.run_id, result.success, _metadata(result, "rows_landed", "rows"),
+                      _first_error(result), _metadata(result, "stopped_early"))
 
 
-def _rows_by_asset(result: dg.ExecuteInProcessResult) -> dict[str, int]:
-    rows = {}
+def _metadata(result: dg.ExecuteInProcessResult, *keys: str) -> dict:
+    """asset -> the first of `keys` present in its materialization metadata."""
+    found = {}
     for event in result.get_asset_materialization_events():
         mat = event.event_specific_data.materialization
-        for key in ("rows_landed", "rows"):
+        for key in keys:
             if key in mat.metadata:
-                rows[mat.asset_key.to_user_string()] = mat.metadata[key].value
-    return rows
+                found[mat.asset_key.to_user_string()] = mat.metadata[key].value
+                break
+    return found
 
 
 def _first_error(result: dg.ExecuteInProcessResult) -> str | None:
@@ -66,5 +70,10 @@ def _first_error(result: dg.ExecuteInProcessResult) -> str | None:
             info = event.step_failure_data.error
             while info.cause is not None:
                 info = info.cause
-            return f"step {event.step_key} failed: {info.message.strip()}"
+            message = info.message.strip()
+            # Dagster prefixes "module.ClassName: "; the operator needs only what went wrong.
+            prefix, sep, rest = message.partition(": ")
+            if sep and prefix.split(".")[-1] == info.cls_name:
+                message = rest
+            return f"step {event.step_key} failed: {message}"
     return None if result.success else "the run failed (see the Dagster event log)"

@@ -19,6 +19,8 @@ def print_summary(outcome: RunOutcome, warehouse: Warehouse, console: Console | 
             total = warehouse.fetch(f"select count(*) from {asset.replace('/', '.')}")[0][0]
             landed.add_row(asset.replace("/", "."), f"{rows:,}", f"{total:,}")
     console.print(landed)
+    for asset, reason in sorted(outcome.warnings.items()):
+        console.print(f"[yellow]warning:[/] {asset.replace('/', '.')} stopped early: {reason}")
     _print_query(console, warehouse, "Open pipeline by stage",
                  "select stage, open_deals, open_amount from metrics.pipeline_by_stage order by stage_order")
     _print_row(console, warehouse, "Win rate and deal size",

@@ -21,7 +21,8 @@ def _write(tmp_path: Path, config: dict) -> Path:
 
 
 def _valid() -> dict:
-    return {"sources": {"salesforce": {"login_url": "https://127.0.0.1:9", "auth": {"method": "password"}}}}
+    return {"sources": {"salesforce": {"login_url": "https://127.0.0.1:9", "auth": {"method": "password"},
+                                       "retry": {"attempts": 2, "backoff_seconds": 0.01}}}}
 
 
 def test_valid_config_resolves_paths_relative_to_the_file(tmp_path):

@@ -26,6 +26,15 @@ class SalesforceAuth(BaseModel):
     session_id_env: EnvVarName = "SALESFORCE_SESSION_ID"
 
 
+class RetrySettings(BaseModel):
+    """Transient failures (5xx, 429, dropped connections) are retried with exponential backoff;
+    a Retry-After header from the server wins over the computed delay."""
+
+    model_config = ConfigDict(extra="forbid")
+    attempts: int = Field(default=5, ge=0, le=20)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+
+
 class SalesforceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -41,3 +50,7 @@ class SalesforceSettings(BaseModel):
     # The first sync reads records modified at or after this moment.
     start_date: datetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
     timeout_seconds: float = Field(default=60.0, gt=0)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    # Stop pulling (successfully, resuming next run) once the org's daily API usage passes
+    # this share, so dealsync never starves the org's other integrations.
+    max_api_usage_percent: float = Field(default=90.0, gt=0, le=100)

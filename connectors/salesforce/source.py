@@ -15,8 +15,11 @@ from typing import Any, Iterator
 
 import dlt
 from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceRefusedRequest
 
 from connectors.errors import SourceRejected
+from connectors.landing import empty_table_marker
+from connectors.report import PullReport
 from connectors.salesforce.client import VENDOR, connect, translate_errors
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.streams import STREAMS, Stream
@@ -29,11 +32,34 @@ _DLT_TYPES = {
 
 
 @dlt.source(name="salesforce", max_table_nesting=0)
-def salesforce_source(settings: SalesforceSettings, streams: tuple[Stream, ...] = STREAMS):
+def salesforce_source(settings: SalesforceSettings, streams: tuple[Stream, ...] = STREAMS,
+                      report: PullReport | None = None):
     sf = connect(settings)
+    budget = _ApiBudget(sf, settings.max_api_usage_percent, report or PullReport())
     for stream in streams:
         field_types = _describe(sf, stream, str(settings.login_url))
-        yield _resource(sf, stream, field_types, settings.start_date)
+        yield _resource(sf, stream, field_types, settings.start_date, budget)
+
+
+class _ApiBudget:
+    """Ends a pull early, and successfully, when the org's daily API allowance runs low.
+
+    Rows arrive in cursor order, so a stream cut short has loaded a clean prefix and the
+    next run resumes from its cursor: nothing is skipped, nothing is read twice.
+    """
+
+    def __init__(self, sf: Salesforce, max_percent: float, report: PullReport):
+        self.sf, self.max_percent, self.report = sf, max_percent, report
+
+    def spent(self) -> str | None:
+        usage = self.sf.api_usage.get("api-usage")
+        if usage and usage.total and usage.used * 100 >= usage.total * self.max_percent:
+            return (f"API usage {usage.used}/{usage.total} reached max_api_usage_percent "
+                    f"({self.max_percent:g} %); resuming next run")
+        return None
+
+    def stop(self, stream: Stream, reason: str) -> None:
+        self.report.stop(stream.name, reason)
 
 
 def _describe(sf: Salesforce, stream: Stream, url: str) -> dict[str, str]:
@@ -48,7 +74,7 @@ def _describe(sf: Salesforce, stream: Stream, url: str) -> dict[str, str]:
     return {f: described[f] for f in stream.fields}
 
 
-def _resource(sf: Salesforce, stream: Stream, field_types: dict[str, str], start: datetime):
+def _resource(sf: Salesforce, stream: Stream, field_types: dict[str, str], start: datetime, budget: _ApiBudget):
     columns = {f: {"data_type": _DLT_TYPES.get(t, "text"), "nullable": f != "Id"} for f, t in field_types.items()}
 
     @dlt.resource(name=stream.name, primary_key="Id", write_disposition="merge", columns=columns)
@@ -56,11 +82,38 @@ def _resource(sf: Salesforce, stream: Stream, field_types: dict[str, str], start
         soql = (f"SELECT {', '.join(stream.fields)} FROM {stream.sobject} "
                 f"WHERE {stream.cursor} >= {_soql_datetime(cursor.last_value)} "
                 f"ORDER BY {stream.cursor} ASC, Id ASC")
-        with translate_errors(stream.name, sf.base_url):
-            for record in sf.query_all_iter(soql, include_deleted=stream.tracks_deletes):
-                yield _typed(record, field_types)
+        rows = yield from _read_within_budget(sf, stream, soql, field_types, budget)
+        if rows == 0:
+            yield empty_table_marker()
 
     return read
+
+
+def _read_within_budget(sf: Salesforce, stream: Stream, soql: str, field_types: dict[str, str],
+                        budget: _ApiBudget) -> Iterator[dict]:
+    """Yield the query's rows until done or until the API budget is spent; return how many."""
+    rows = 0
+    if reason := budget.spent():
+        budget.stop(stream, reason)
+        return rows
+    with translate_errors(stream.name, sf.base_url):
+        try:
+            for record in sf.query_all_iter(soql, include_deleted=stream.tracks_deletes):
+                yield _typed(record, field_types)
+                rows += 1
+                if reason := budget.spent():
+                    budget.stop(stream, reason)
+                    break
+        except SalesforceRefusedRequest as exc:
+            if _error_code(exc) != "REQUEST_LIMIT_EXCEEDED":
+                raise
+            budget.stop(stream, "the org's daily API request limit is exhausted; resuming next run")
+    return rows
+
+
+def _error_code(exc: SalesforceRefusedRequest) -> str | None:
+    content = exc.content
+    return content[0].get("errorCode") if isinstance(content, list) and content else None
 
 
 def _soql_datetime(value: datetime) -> str:

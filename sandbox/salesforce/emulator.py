@@ -254,10 +254,11 @@ class SalesforceEmulator(HttpsEmulator):
             self._sessions.clear()
 
     def fail_next(self, status: int, error_code: str, message: str, times: int = 1,
-                  retry_after: int | None = None) -> None:
-        """The next ``times`` authenticated REST calls answer with this error instead."""
+                  retry_after: int | None = None, kind: str | None = None) -> None:
+        """The next ``times`` authenticated REST calls (of request ``kind`` only, when given,
+        e.g. 'queryMore' to fail mid-stream) answer with this error instead."""
         with self._lock:
-            self._faults.append([status, error_code, message, times, retry_after])
+            self._faults.append([status, error_code, message, times, retry_after, kind])
 
     @property
     def api_usage(self) -> int:
@@ -317,7 +318,7 @@ class SalesforceEmulator(HttpsEmulator):
         with self._lock:
             self._api_usage += 1
             usage = self._api_usage
-            fault = self._take_fault()
+            fault = self._take_fault(entry.kind)
         limit_header = {"Sforce-Limit-Info": f"api-usage={usage}/{self.api_limit}"}
         try:
             if usage > self.api_limit:
@@ -342,13 +343,13 @@ class SalesforceEmulator(HttpsEmulator):
         if not valid:
             raise ApiError(401, "INVALID_SESSION_ID", "Session expired or invalid")
 
-    def _take_fault(self):
-        if not self._faults:
+    def _take_fault(self, kind: str):
+        fault = next((f for f in self._faults if f[5] in (None, kind)), None)
+        if fault is None:
             return None
-        fault = self._faults[0]
         fault[3] -= 1
         if fault[3] <= 0:
-            self._faults.pop(0)
+            self._faults.remove(fault)
         return fault[0], fault[1], fault[2], fault[4]
 
     def next_id(self, prefix: str) -> str:
