@@ -16,9 +16,9 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
-from urllib3.util.retry import Retry
 
 from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.http import retry_policy
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import read_secret
 
@@ -35,25 +35,13 @@ class _Session(requests.Session):
             # REQUESTS_CA_BUNDLE in the environment would otherwise override `verify`.
             self.trust_env = False
             self.verify = str(settings.ca_bundle)
-        self.mount("https://", HTTPAdapter(max_retries=_retry_policy(settings)))
+        self.mount("https://", HTTPAdapter(max_retries=retry_policy(settings.retry)))
 
     def request(self, method, url, *args, **kwargs):
         if self._login_rewrite and url.startswith(_DEFAULT_LOGIN):
             url = self._login_rewrite + url[len(_DEFAULT_LOGIN):]
         kwargs.setdefault("timeout", self._timeout)
         return super().request(method, url, *args, **kwargs)
-
-
-def _retry_policy(settings: SalesforceSettings) -> Retry:
-    """urllib3's retry: backoff on 429/5xx and dropped connections, honouring Retry-After.
-
-    Error statuses are retried for reads only: a POST (a write, or a SOAP login whose bad
-    password also answers 500) may have done its work and is never sent twice. Failed
-    connections are retried for every method, since nothing reached the server.
-    """
-    return Retry(total=settings.retry.attempts, backoff_factor=settings.retry.backoff_seconds,
-                 status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset({"GET", "HEAD"}),
-                 respect_retry_after_header=True, raise_on_status=False)
 
 
 def _login_domain(login_url: str) -> tuple[str, str | None]:

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
+from connectors.http import RetrySettings
 from connectors.secrets import EnvVarName
 
 
@@ -24,15 +25,6 @@ class SalesforceAuth(BaseModel):
     password_env: EnvVarName = "SALESFORCE_PASSWORD"
     security_token_env: EnvVarName = "SALESFORCE_SECURITY_TOKEN"
     session_id_env: EnvVarName = "SALESFORCE_SESSION_ID"
-
-
-class RetrySettings(BaseModel):
-    """Transient failures (5xx, 429, dropped connections) are retried with exponential backoff;
-    a Retry-After header from the server wins over the computed delay."""
-
-    model_config = ConfigDict(extra="forbid")
-    attempts: int = Field(default=5, ge=0, le=20)
-    backoff_seconds: float = Field(default=1.0, ge=0)
 
 
 class SalesforceSettings(BaseModel):
