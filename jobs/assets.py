@@ -5,8 +5,13 @@ Asset keys mirror warehouse names (`raw_salesforce/opportunities`,
 """
 
 
+from dataclasses import dataclass
+from typing import Any, Callable
+
 import dagster as dg
 
+from connectors.hubspot.source import hubspot_source
+from connectors.hubspot.streams import raw_tables as hubspot_tables
 from connectors.landing import land
 from connectors.report import PullReport
 from connectors.salesforce.source import salesforce_source
@@ -19,33 +24,50 @@ def _key(qualified: str) -> dg.AssetKey:
     return dg.AssetKey(qualified.split("."))
 
 
-SALESFORCE_DATASET = "raw_salesforce"
+@dataclass(frozen=True)
+class Pull:
+    """One vendor's pull: its config block, raw dataset, tables and dlt source."""
+
+    vendor: str
+    tables: tuple[str, ...]
+    source: Callable[..., Any]       # (settings, report) -> dlt source
+
+    @property
+    def dataset(self) -> str:
+        return f"raw_{self.vendor}"
 
 
-@dg.multi_asset(
-    name="salesforce_pull",
-    specs=[dg.AssetSpec(_key(f"{SALESFORCE_DATASET}.{s.name}"), group_name="raw_salesforce",
-                        description=f"Salesforce {s.sobject}, incremental on {s.cursor}",
-                        kinds={"salesforce", "duckdb"})
-           for s in SALESFORCE_STREAMS],
-    pool="salesforce_api",
+PULLS = (
+    Pull("salesforce", tuple(s.name for s in SALESFORCE_STREAMS),
+         lambda settings, report: salesforce_source(settings, report=report)),
+    Pull("hubspot", tuple(hubspot_tables()), lambda settings, report: hubspot_source(settings)),
 )
-def salesforce_pull(context: dg.AssetExecutionContext, dealsync: DealsyncConfigResource):
-    """Pull every Salesforce stream into raw_salesforce with dlt."""
-    config = dealsync.load()
-    if config.sources.salesforce is None:
-        raise dg.Failure("sources.salesforce is not configured in the dealsync config")
-    report = PullReport()
-    result = land(salesforce_source(config.sources.salesforce, report=report),
-                  dealsync.warehouse().dlt_destination(), SALESFORCE_DATASET, pipeline_name="dealsync_salesforce")
-    for stream in SALESFORCE_STREAMS:
-        rows = result.rows_by_table.get(stream.name, 0)
-        metadata = {"rows_landed": dg.MetadataValue.int(rows)}
-        if stream.name in report.stopped_early:
-            metadata["stopped_early"] = dg.MetadataValue.text(report.stopped_early[stream.name])
-            context.log.warning(f"{SALESFORCE_DATASET}.{stream.name} stopped early: "
-                                f"{report.stopped_early[stream.name]}")
-        yield dg.MaterializeResult(asset_key=_key(f"{SALESFORCE_DATASET}.{stream.name}"), metadata=metadata)
+
+
+def _pull_asset(pull: Pull) -> dg.AssetsDefinition:
+    @dg.multi_asset(
+        name=f"{pull.vendor}_pull",
+        specs=[dg.AssetSpec(_key(f"{pull.dataset}.{t}"), group_name=pull.dataset, skippable=True,
+                            description=f"{pull.vendor} {t}, landed by dlt", kinds={pull.vendor, "duckdb"})
+               for t in pull.tables],
+        pool=f"{pull.vendor}_api",
+    )
+    def _pull(context: dg.AssetExecutionContext, dealsync: DealsyncConfigResource):
+        settings = getattr(dealsync.load().sources, pull.vendor)
+        if settings is None:
+            context.log.info(f"sources.{pull.vendor} is not configured: nothing to pull")
+            return
+        report = PullReport()
+        result = land(pull.source(settings, report), dealsync.warehouse().dlt_destination(), pull.dataset,
+                      pipeline_name=f"dealsync_{pull.vendor}")
+        for table in pull.tables:
+            metadata = {"rows_landed": dg.MetadataValue.int(result.rows_by_table.get(table, 0))}
+            if table in report.stopped_early:
+                metadata["stopped_early"] = dg.MetadataValue.text(report.stopped_early[table])
+                context.log.warning(f"{pull.dataset}.{table} stopped early: {report.stopped_early[table]}")
+            yield dg.MaterializeResult(asset_key=_key(f"{pull.dataset}.{table}"), metadata=metadata)
+
+    return _pull
 
 
 @dg.multi_asset(
@@ -71,6 +93,6 @@ def _sql_asset(table: Table) -> dg.AssetsDefinition:
     return _build
 
 
-RAW_ASSETS = [salesforce_pull]
+RAW_ASSETS = [_pull_asset(p) for p in PULLS]
 MODEL_ASSETS = [stage_tables, *(_sql_asset(t) for t in MODEL_TABLES)]
 METRIC_ASSETS = [_sql_asset(t) for t in METRIC_TABLES]

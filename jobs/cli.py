@@ -23,7 +23,7 @@ from jobs.runner import RunOutcome, run_job
 from jobs.summary import print_summary
 from pipeline_model.stages import SALESFORCE_STANDARD
 from pipeline_model.warehouse import Warehouse
-from sandbox.runner import SALESFORCE_CREDENTIALS, Sandbox
+from sandbox.runner import CREDENTIALS, Sandbox
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # never re-wrap paths in messages
@@ -69,7 +69,7 @@ def write_sandbox_config(sandbox: Sandbox, path: Path, warehouse_path: Path) -> 
     config["stages"] = {"salesforce": {name: stage.value for name, stage in SALESFORCE_STANDARD.items()}}
     header = (f"# Written by `dealsync sandbox` (seed {sandbox.org.seed}, size {sandbox.org.size}).\n"
               "# Credentials come from the environment; for the sandbox they are:\n"
-              + "".join(f"#   export {k}={v}\n" for k, v in SALESFORCE_CREDENTIALS.items()))
+              + "".join(f"#   export {k}={v}\n" for k, v in CREDENTIALS.items()))
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + yaml.safe_dump(config, sort_keys=False))
     return path
@@ -77,13 +77,14 @@ def write_sandbox_config(sandbox: Sandbox, path: Path, warehouse_path: Path) -> 
 
 def _cmd_sandbox(args) -> int:
     with Sandbox(seed=args.seed, size=args.size, salesforce_port=args.port) as sandbox:
-        console.print(f"Salesforce emulator: {sandbox.salesforce.url}  (CA: {sandbox.ca.ca_path})")
-        console.print(f"Simulated now: {sandbox.salesforce.now.isoformat()}; advance with "
-                      f"POST {sandbox.salesforce.url}/__sandbox/advance {{\"days\": 7}}")
+        for emulator in sandbox.emulators:
+            console.print(f"{emulator.name} emulator: {emulator.url}  (CA: {sandbox.ca.ca_path})")
+        console.print(f"Simulated now: {sandbox.now.isoformat()}; advance with "
+                      f"POST <emulator>/__sandbox/advance {{\"days\": 7}}")
         if args.write_config:
             write_sandbox_config(sandbox, args.write_config, DEMO_DIR / "warehouse.duckdb")
             console.print(f"Wrote {args.write_config}. Before `dealsync run`, export:")
-            for name, value in SALESFORCE_CREDENTIALS.items():
+            for name, value in CREDENTIALS.items():
                 console.print(f"  export {name}={value}", highlight=False)
         console.print("Serving until Ctrl-C.")
         try:

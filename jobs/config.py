@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from pipeline_model.stages import SALESFORCE_STANDARD, Stage
 from pipeline_model.warehouse import WarehouseSettings
@@ -23,6 +24,7 @@ DEFAULT_CONFIG = Path("dealsync.yaml")
 class SourcesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     salesforce: SalesforceSettings | None = None
+    hubspot: HubSpotSettings | None = None
 
 
 class StagesConfig(BaseModel):
@@ -39,7 +41,7 @@ class DealsyncConfig(BaseModel):
     stages: StagesConfig = Field(default_factory=StagesConfig)
 
     def stage_mappings(self) -> dict[str, dict[str, Stage]]:
-        return {name: mapping for name, mapping in self.stages if getattr(self.sources, name) is not None}
+        return {name: mapping for name, mapping in self.stages if getattr(self.sources, name, None) is not None}
 
 
 class ConfigError(ValueError):
@@ -94,6 +96,6 @@ def _resolve_paths(config: DealsyncConfig, base: Path, warehouse_path: Path | st
         config.warehouse.path = Path(warehouse_path)
     elif not config.warehouse.path.is_absolute():
         config.warehouse.path = base / config.warehouse.path
-    sf = config.sources.salesforce
-    if sf and sf.ca_bundle and not sf.ca_bundle.is_absolute():
-        sf.ca_bundle = base / sf.ca_bundle
+    for source in (config.sources.salesforce, config.sources.hubspot):
+        if source and source.ca_bundle and not source.ca_bundle.is_absolute():
+            source.ca_bundle = base / source.ca_bundle

@@ -36,332 +36,82 @@ creation and last-modification times so repeated `changes()` calls skip finished
 
 Records are plain dicts with exactly the fields of `sandbox.salesforce.schema.OBJECTS`
 and the Python types its docstring lists.
+
+Where the org lives: `SyntheticOrg(seed, size, crm)` with crm "salesforce" (the above),
+"hubspot" (the same simulation rendered as HubSpot objects; `records()` is empty) or
+"both" (an org that moved at `migration_at`: deals created before it stay in Salesforce,
+later ones are HubSpot deals). The Salesforce output of crm="salesforce" never depends on
+the other views: they draw only from their own RNG streams. The views live in their own
+modules and are reached through this class, per sandbox/README.md:
+
+* `sandbox.org_hubspot`: `hubspot_records()`, `hubspot_changes()`, `identities()`;
+* `sandbox.org_gmail`: `mailboxes()`, `gmail_messages()`, `gmail_changes()`;
+* `sandbox.org_calendar`: `calendars()`, `calendar_events()`, `calendar_changes()`.
+
+Shared building blocks (business clock, vocabulary, entities, truth types) are in
+`sandbox.org_base`.
 """
 
 from __future__ import annotations
 
 import math
 import random
-import threading
 from array import array
 from bisect import bisect_right
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Iterable, Iterator
 
-from sandbox.salesforce.schema import OBJECTS, OPEN_STAGES_USED, STANDARD_STAGES, make_id
+from sandbox.org_base import (
+    _ACCOUNT_TYPES, _ADV_LOGIT, _BDAY, _CALL_TOPICS, _CLOSED, _CONTACT_COUNTS, _CONTACT_TITLES, _DAY,
+    _DEAL_TYPES, _DESCRIPTORS, _EMAIL_TOPICS, _ENDINGS, _FIRST, _FORECAST, _HALF_HOUR, _HOLIDAYS, _HOUR,
+    _ISWON, _LAST, _LEAD_SOURCES, _LOST, _MAX_ACTIVITIES, _MAX_HISTORY, _MEETING_TOPICS, _MIDDLES, _MIN,
+    _NAME_SPACE, _NAME_STEP, _ONSETS, _P_STALL, _PROB, _PRODUCTS, _RATE_CALL, _RATE_EMAIL, _RATE_MEET,
+    _SEC, _STAGE_MEDIAN, _STAGES, _STALL_MEDIAN, _TEAMS, _WON, SIZES, UTC, DealTruth, StageSpell, _Account,
+    _bdate, _biz, _Contact, _date_b, _Deal, _dt, _eom, _lognorm_bdays, _ms, _pick, _User, _wall)
+from sandbox.org_calendar import CalendarView
+from sandbox.org_gmail import GmailView
+from sandbox.org_hubspot import HubSpotView
+from sandbox.salesforce.schema import OBJECTS, STANDARD_STAGES, make_id
+
+CRMS = ("salesforce", "hubspot", "both")
 
 __all__ = ["SIZES", "StageSpell", "DealTruth", "SyntheticOrg"]
-
-SIZES = {"small": 500, "medium": 10_000, "large": 100_000}   # ≈ deals created by `now`
-
-# Team shape per size: (reps, managers).
-_TEAMS = {"small": (12, 3), "medium": (60, 10), "large": (400, 50)}
-
-# --------------------------------------------------------------------------- time
-
-UTC = timezone.utc
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
-_SEC, _MIN, _HOUR, _DAY = 1_000, 60_000, 3_600_000, 86_400_000
-_WEEK = 7 * _DAY
-
-
-def _ms(dt: datetime) -> int:
-    """Aware datetime -> integer milliseconds since the epoch (floored)."""
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"expected a timezone-aware datetime, got {dt!r}")
-    return (dt - _EPOCH) // _MS
-
-
-def _dt(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)
-
-
-# The business clock: business time b counts milliseconds of working time since
-# _ORIGIN (a Monday); a business day ("bday") is the window 13:00–23:00 UTC.
-_ORIGIN_DATE = date(2022, 1, 3)
-_ORIGIN = _ms(datetime(2022, 1, 3, tzinfo=UTC))
-_WIN_START = 13 * _HOUR
-_BDAY = 10 * _HOUR
-_BWEEK = 5 * _BDAY
-_HALF_HOUR = 30 * _MIN
-
-
-def _wall(b: int) -> int:
-    """Business time -> wall-clock ms (strictly increasing)."""
-    w, r = divmod(b, _BWEEK)
-    d, s = divmod(r, _BDAY)
-    return _ORIGIN + w * _WEEK + d * _DAY + _WIN_START + s
-
-
-def _biz(t: int) -> int:
-    """Wall-clock ms -> business time: the first business moment at or after t."""
-    w, r = divmod(t - _ORIGIN, _WEEK)
-    d, s = divmod(r, _DAY)
-    if d >= 5:
-        return (w + 1) * _BWEEK
-    s -= _WIN_START
-    if s < 0:
-        s = 0
-    elif s >= _BDAY:
-        return w * _BWEEK + (d + 1) * _BDAY
-    return w * _BWEEK + d * _BDAY + s
-
-
-def _bdate(b: int) -> date:
-    """Calendar date of a business moment."""
-    d = b // _BDAY
-    return _ORIGIN_DATE + timedelta(days=7 * (d // 5) + d % 5)
-
-
-def _date_b(d: date) -> int:
-    """Business time of the start of a calendar day's window (next Monday for weekends)."""
-    w, dd = divmod((d - _ORIGIN_DATE).days, 7)
-    return (w * 5 + min(dd, 5)) * _BDAY
-
-
-def _eom(d: date) -> date:
-    return (d.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
-
-
-def _holidays(years) -> frozenset[date]:
-    """Days nobody works: the usual US ones plus the end-of-year break."""
-    out = set()
-    for y in years:
-        may31 = date(y, 5, 31)
-        sep1 = date(y, 9, 1)
-        nov1 = date(y, 11, 1)
-        thanksgiving = nov1 + timedelta(days=(3 - nov1.weekday()) % 7 + 21)
-        out |= {date(y, 1, 1), may31 - timedelta(days=may31.weekday()), date(y, 7, 4),
-                sep1 + timedelta(days=(7 - sep1.weekday()) % 7), thanksgiving,
-                thanksgiving + timedelta(days=1), date(y, 12, 24), date(y, 12, 25), date(y, 12, 26),
-                date(y, 12, 31)}
-    return frozenset(out)
-
-
-_HOLIDAYS = _holidays(range(2022, 2029))
-
-
-# --------------------------------------------------------------------------- vocabulary
-
-_FIRST = """James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara
-Richard Susan Joseph Jessica Thomas Sarah Charles Karen Daniel Lisa Matthew Nancy Anthony Betty
-Mark Sandra Steven Ashley Paul Emily Andrew Donna Joshua Michelle Kevin Carol Brian Amanda George
-Melissa Timothy Deborah Ryan Stephanie Jacob Rebecca Nicholas Laura Eric Sharon Jonathan Cynthia
-Aisha Wei Priya Mateo Sofia Hiroshi Yuki Olga Ivan Fatima Omar Lucia Diego Chen Anil Ingrid Lars
-Noah Emma Liam Olivia Ethan Ava Lucas Mia Amara Kwame Nadia Tomas Elena Rafael Chloe Samir Leila""".split()
-_LAST = """Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez
-Gonzalez Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez
-Clark Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green
-Adams Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Patel Kim Chen Singh Kowalski
-Novak Schmidt Muller Rossi Bianchi Silva Santos Okafor Mensah Tanaka Sato Ivanova Petrov Larsen
-Berg Dubois Laurent Fischer Weber Costa Moreau Haddad Khan Ali Park Choi Yamamoto Nakamura""".split()
-
-# Company brands: 2-char onset + 2-char middle + ending. Fixed widths make the
-# concatenation injective, so distinct combinations give distinct names and domains.
-_ONSETS = [c + v for c in "BCDFGKLMNPRSTVZ" for v in "aeiou"]            # 75
-_MIDDLES = [c + v for c in "dlmnrstv" for v in "aeio"]                   # 32
-_ENDINGS = ["x", "n", "ra", "ro", "lix", "tix", "via", "dex", "lon", "sys",
-            "tek", "gen", "nova", "ly", "ta", "rin", "con", "vo", "mar", "quest"]  # 20
-_DESCRIPTORS = [  # (descriptor, Industry picklist value)
-    ("Robotics", "Machinery"), ("Health", "Healthcare"), ("Logistics", "Transportation"),
-    ("Foods", "Food & Beverage"), ("Analytics", "Technology"), ("Software", "Technology"),
-    ("Capital", "Finance"), ("Insurance", "Insurance"), ("Energy", "Energy"),
-    ("Telecom", "Telecommunications"), ("Media", "Media"), ("Retail", "Retail"),
-    ("Biotech", "Biotechnology"), ("Labs", "Biotechnology"), ("Construction", "Construction"),
-    ("Consulting", "Consulting"), ("Systems", "Electronics"), ("Networks", "Communications"),
-    ("Manufacturing", "Manufacturing"), ("Shipping", "Shipping"), ("Hotels", "Hospitality"),
-    ("Learning", "Education"), ("Motors", "Machinery"), ("Apparel", "Apparel"),
-    ("Chemicals", "Chemicals"), ("Engineering", "Engineering"), ("Studios", "Entertainment"),
-    ("Farms", "Agriculture"), ("Utilities", "Utilities"), ("Bank", "Banking"),
-]
-_NAME_SPACE = len(_ONSETS) * len(_MIDDLES) * len(_ENDINGS) * len(_DESCRIPTORS)   # 1,440,000
-_NAME_STEP = 1_000_003            # prime, coprime to _NAME_SPACE: i -> (a*i+b) mod M is a bijection
-
-_ACCOUNT_TYPES = [("Prospect", 40), ("Customer - Direct", 35), ("Customer - Channel", 10),
-                  ("Channel Partner / Reseller", 5), ("Other", 10)]
-_CONTACT_TITLES = [("CEO", 3), ("CFO", 4), ("CTO", 4), ("COO", 3), ("VP of Operations", 8),
-                   ("VP of Engineering", 6), ("VP of Finance", 5), ("Director of IT", 10),
-                   ("Head of Procurement", 8), ("Operations Manager", 10), ("IT Manager", 9),
-                   ("Finance Manager", 7), ("Senior Software Engineer", 6), ("Business Analyst", 7),
-                   ("Procurement Specialist", 5), ("Office Manager", 5)]
-_CONTACT_COUNTS = [(1, 15), (2, 25), (3, 25), (4, 15), (5, 12), (6, 8)]
-
-# (product, amount factor)
-_PRODUCTS = [("Platform License", 1.0), ("Analytics Add-on", 0.6), ("Enterprise Plan", 2.5),
-             ("Team Plan", 0.5), ("Implementation Services", 0.8), ("Premium Support", 0.55),
-             ("Data Connectors", 0.7), ("Pilot", 0.35), ("Seat Expansion", 0.9),
-             ("Security Add-on", 0.75), ("Training Package", 0.4), ("Multi-year Agreement", 3.0)]
-# (LeadSource, weight, effect on the deal's win logit)
-_LEAD_SOURCES = [("Web", 28, 0.0), ("Phone Inquiry", 8, 0.15), ("Partner Referral", 12, 0.45),
-                 ("Employee Referral", 6, 0.35), ("External Referral", 6, 0.3), ("Trade Show", 10, -0.1),
-                 ("Advertisement", 8, -0.2), ("Purchased List", 7, -0.55), ("Other", 8, 0.0),
-                 (None, 7, -0.1)]
-# (Type, weight, effect on the deal's win logit)
-# (a deal on an account younger than ~2 months is always "New Customer")
-_DEAL_TYPES = [("New Customer", 45, -0.05), ("Existing Customer - Upgrade", 35, 0.35),
-               ("Existing Customer - Replacement", 13, 0.2), ("Existing Customer - Downgrade", 7, 0.2)]
-
-_EMAIL_TOPICS = [["intro", "following up", "quick question", "intro deck"],
-                 ["discovery recap", "next steps", "qualification questions"],
-                 ["requirements follow-up", "use case summary", "technical questions"],
-                 ["pricing follow-up", "proposal sent", "quote revision"],
-                 ["contract redlines", "order form", "legal review", "final terms"]]
-_CALL_TOPICS = [["intro", "discovery"], ["discovery", "qualification"],
-                ["needs analysis", "technical deep dive"], ["pricing discussion", "proposal walkthrough"],
-                ["negotiation", "contract review"]]
-_MEETING_TOPICS = [["intro meeting"], ["discovery session"], ["product demo", "technical workshop"],
-                   ["proposal review", "executive alignment"], ["contract review", "executive sign-off"]]
-
-# --------------------------------------------------------------------------- the sales process
-
-_STAGES = OPEN_STAGES_USED + ["Closed Won", "Closed Lost"]     # indices 0..4 open, 5 won, 6 lost
-_WON, _LOST = 5, 6
-_BY_NAME = {s["ApiName"]: s for s in STANDARD_STAGES}
-_PROB = [_BY_NAME[s]["DefaultProbability"] for s in _STAGES]
-_FORECAST = [_BY_NAME[s]["ForecastCategoryName"] for s in _STAGES]
-_CLOSED = [_BY_NAME[s]["IsClosed"] for s in _STAGES]
-_ISWON = [_BY_NAME[s]["IsWon"] for s in _STAGES]
-assert len(OPEN_STAGES_USED) == 5 and _ISWON[_WON] and _CLOSED[_LOST] and not _ISWON[_LOST]
-
-_ADVANCE = [0.635, 0.675, 0.755, 0.785, 0.805]       # P(move on | stage) for an average deal
-_ADV_LOGIT = [math.log(p / (1 - p)) for p in _ADVANCE]
-_STAGE_MEDIAN = [5.0, 7.0, 10.0, 9.0, 7.0]      # business days in stage, median, for a moving deal
-_P_STALL = 0.105
-_STALL_MEDIAN = 75.0                            # business days a stalled deal sits
-# Activity rates per business day, by open stage, for a healthy deal.
-_RATE_EMAIL = [0.32, 0.32, 0.31, 0.33, 0.35]
-_RATE_CALL = [0.13, 0.15, 0.14, 0.14, 0.15]
-_RATE_MEET = [0.04, 0.085, 0.12, 0.16, 0.19]
-_MAX_ACTIVITIES = 999
-_MAX_HISTORY = 99
-
-
-def _pick(r: random.Random, table):
-    """Weighted choice from [(value, weight, ...), ...]; returns the whole row."""
-    total = sum(row[1] for row in table)
-    x = r.random() * total
-    for row in table:
-        x -= row[1]
-        if x < 0:
-            return row
-    return table[-1]
-
-
-def _lognorm_bdays(r: random.Random, median: float, sigma: float) -> int:
-    return max(_MIN, int(median * math.exp(r.gauss(0.0, sigma)) * _BDAY))
-
-
-# --------------------------------------------------------------------------- public types
-
-@dataclass(frozen=True)
-class StageSpell:
-    stage: str
-    entered_at: datetime
-    exited_at: datetime | None
-
-
-@dataclass(frozen=True)
-class DealTruth:
-    id: str
-    name: str
-    account_id: str
-    owner_id: str
-    created_at: datetime
-    amount: float | None
-    stage: str
-    close_date: date
-    is_closed: bool
-    is_won: bool
-    closed_at: datetime | None
-    deleted: bool
-    spells: tuple[StageSpell, ...]
-    health: str
-
-
-# --------------------------------------------------------------------------- internal entities
-
-class _User:
-    __slots__ = ("n", "id", "first", "last", "email", "title", "manager_id", "created", "deactivated",
-                 "successor", "skill", "pace", "team")
-
-    def __init__(self, n, first, last, email, title, manager_id, created, team):
-        self.n = n
-        self.id = make_id("005", n)
-        self.first, self.last, self.email, self.title = first, last, email, title
-        self.manager_id = manager_id
-        self.created = created          # wall ms
-        self.deactivated = None         # wall ms or None
-        self.successor = None           # _User taking over the book on deactivation
-        self.skill = 0.0                # win-logit shift
-        self.pace = 1.0                 # activity-rate multiplier
-        self.team = team
-
-    def active_at(self, t: int) -> bool:
-        return self.created <= t and (self.deactivated is None or t < self.deactivated)
-
-
-def _owner_at(owners: list, t: int) -> "_User":
-    """The owner at time t from a (since, user) list in time order."""
-    owner = owners[0][1]
-    for since, u in owners:
-        if since <= t:
-            owner = u
-    return owner
-
-
-class _Account:
-    __slots__ = ("i", "id", "name", "domain", "industry", "type", "created", "created_b", "owners")
-
-    def owner_at(self, t: int) -> _User:
-        return _owner_at(self.owners, t)
-
-
-class _Contact:
-    __slots__ = ("id", "first", "last", "email", "title", "created")
-
-
-class _Deal:
-    """One opportunity's simulated life. Times in wall ms unless named *_b (business time)."""
-    __slots__ = ("i", "id", "name", "account", "created", "created_b", "health", "owners",
-                 "versions", "history", "stage_moves", "deleted", "closed", "act_end_b",
-                 "type", "lead_source", "engagement", "fate_b")
-
-    def owner_at(self, t: int) -> _User:
-        return _owner_at(self.owners, t)
-
-    def last_modified(self) -> int:
-        """An upper bound on every SystemModstamp of the deal and its children."""
-        return max(self.versions[-1][0], _wall(self.act_end_b))
-
 
 # --------------------------------------------------------------------------- the org
 
 class SyntheticOrg:
-    """A deterministic synthetic Salesforce org; see the module docstring."""
+    """A deterministic synthetic sales org in Salesforce, HubSpot or both, with its reps'
+    mailboxes and calendars; see the module docstring."""
 
     internal_domain = "northwind-sales.example"
 
-    def __init__(self, seed: int = 42, size: str = "small"):
+    def __init__(self, seed: int = 42, size: str = "small", crm: str = "salesforce"):
         if size not in SIZES:
             raise ValueError(f"unknown size {size!r}; allowed sizes: {', '.join(SIZES)}")
+        if crm not in CRMS:
+            raise ValueError(f"unknown crm {crm!r}; allowed: {', '.join(CRMS)}")
         self.seed = seed
         self.size = size
+        self.crm = crm
         self.start = datetime(2025, 1, 1, tzinfo=UTC)
         self.now = datetime(2026, 7, 1, tzinfo=UTC)
         self.horizon = datetime(2027, 1, 1, tzinfo=UTC)
         self._start, self._now, self._horizon = _ms(self.start), _ms(self.now), _ms(self.horizon)
         self._start_b, self._now_b, self._horizon_b = _biz(self._start), _biz(self._now), _biz(self._horizon)
         self._birth = _ms(datetime(2023, 6, 1, 13, tzinfo=UTC))     # the org's own creation
+        self.migration_at = datetime(2026, 1, 1, tzinfo=UTC)         # start + 12 months
+        self._migration = _ms(self.migration_at)
         self._build_users()
         self._build_intake()
         self._build_accounts()
-        # Per-deal creation time and last-modification bound, filled in as deals are first
-        # simulated (16 bytes a deal): lets changes() skip deals that are long finished.
-        self._index_created = array("q")
-        self._index_modified = array("q")
-        self._index_lock = threading.Lock()
+        # Per-deal creation time and last-modification bound (-1: not simulated yet), filled in
+        # as deals are first simulated (16 bytes a deal): lets changes() skip finished deals.
+        self._index_created = array("q", [-1]) * self._n_deals
+        self._index_modified = array("q", [-1]) * self._n_deals
+        self._split_deals()
+        self._hubspot = HubSpotView(self)
+        self._gmail = GmailView(self)
+        self._calendar = CalendarView(self)
 
     # ------------------------------------------------------------------ org-wide tables
 
@@ -420,6 +170,9 @@ class SyntheticOrg:
         for u in reps:      # heirs never leave
             if u.successor is not None and u.successor.deactivated is not None:
                 u.successor.deactivated, u.successor.successor = None, None
+        by_id = {u.id: u for u in users}
+        for u in users:
+            u.manager = by_id.get(u.manager_id)
         self._users, self._vp, self._managers, self._reps = users, vp, managers, reps
 
     def _build_intake(self) -> None:
@@ -508,7 +261,8 @@ class SyntheticOrg:
         out, taken = [], set()
         for k in range(_pick(r, _CONTACT_COUNTS)[0]):
             c = _Contact()
-            c.id = make_id("003", a.i * 8 + k + 1)
+            c.n = a.i * 8 + k
+            c.id = make_id("003", c.n + 1)
             c.first, c.last = r.choice(_FIRST), r.choice(_LAST)
             local = f"{c.first.lower()}.{c.last.lower()}"
             n = 2
@@ -528,21 +282,26 @@ class SyntheticOrg:
         frac = min(max((y - prev) / self._day_w[k], 0.0), 0.999999)
         return self._start_b + k * _BDAY + int(frac * _BDAY)
 
-    def _deal(self, i: int) -> _Deal:   # noqa: C901 - one linear simulation, kept in one place
+    def _deal_head(self, i: int) -> tuple[random.Random, int, int]:
+        """The first draws of deal i's RNG: (rng, creation business time, account index).
+        Cheap, so org-wide indexes (an account's first deal) need not simulate whole deals."""
         r = self._rng("deal", i)
-        D = _Deal()
-        D.i, D.id = i, make_id("006", i + 1)
         created_b = self._deal_created_b(i + r.random())
-        created = _wall(created_b)
-        D.created, D.created_b = created, created_b
-        horizon_b = self._horizon_b
-
         # Account: a recently created one (new logos) or any existing one (repeat business).
         k = self._accounts_before_b(created_b)
         if r.random() < 0.4:
             acc_i = k - 1 - int(r.random() * max(1, k // 12))
         else:
             acc_i = int(r.random() * k)
+        return r, created_b, acc_i
+
+    def _deal(self, i: int) -> _Deal:   # noqa: C901 - one linear simulation, kept in one place
+        r, created_b, acc_i = self._deal_head(i)
+        D = _Deal()
+        D.i, D.id = i, make_id("006", i + 1)
+        created = _wall(created_b)
+        D.created, D.created_b = created, created_b
+        horizon_b = self._horizon_b
         acc = self._account(acc_i)
         D.account = acc
         owner = acc.owner_at(created) if r.random() < 0.75 else self._active_rep(r, created)
@@ -739,8 +498,7 @@ class SyntheticOrg:
         ('Event', created, start, minutes, subject, contact_id, owner)   (times in wall ms)."""
         r = self._rng("activity", D.i)
         contacts = self._contacts(D.account)
-        eligible0 = [c for c in contacts if c.created <= D.created] or contacts[:1]
-        primary = r.choice(eligible0)
+        primary = self._primary_contact(r, D, contacts)
         start_b, end_b = D.created_b, D.act_end_b
         if end_b <= start_b + _MIN:
             return []
@@ -812,6 +570,15 @@ class SyntheticOrg:
         return out[:_MAX_ACTIVITIES]
 
     @staticmethod
+    def _primary_contact(r: random.Random, D: _Deal, contacts: list[_Contact]) -> _Contact:
+        """The deal's main contact: the first draw of its activity RNG."""
+        eligible0 = [c for c in contacts if c.created <= D.created] or contacts[:1]
+        return r.choice(eligible0)
+
+    def primary_contact(self, D: _Deal, contacts: list[_Contact]) -> _Contact:
+        return self._primary_contact(self._rng("activity", D.i), D, contacts)
+
+    @staticmethod
     def _who(r: random.Random, primary: _Contact, contacts: list[_Contact], t: int) -> str:
         if r.random() < 0.6 and primary.created <= t:
             return primary.id
@@ -830,25 +597,52 @@ class SyntheticOrg:
                 return
             yield a
 
-    def _deals_upto(self, t: int, since: int | None = None) -> Iterator[_Deal]:
-        """Deals created at or before t; with `since`, only those with something modified after it.
-        Deals already simulated once are skipped via the index without re-simulating them."""
-        created, modified = self._index_created, self._index_modified
-        for i in range(self._n_deals):
-            if i < len(created):
-                if created[i] > t:
+    def _sf_accounts_upto(self, t: int) -> Iterator[_Account]:
+        """The accounts Salesforce holds: all of them, none in a HubSpot org, and in a
+        migrated org those created before the migration (later companies live in HubSpot)."""
+        if self.crm == "hubspot":
+            return
+        for a in self._accounts_upto(t):
+            if self.crm == "both" and a.created >= self._migration:
+                return
+            yield a
+
+    def _deals_upto(self, t: int, since: int | None = None, *, lo: int = 0, hi: int | None = None,
+                    touched: array | None = None) -> Iterator[_Deal]:
+        """Deals lo..hi-1 created at or before t, in creation order; with `since`, only those
+        touched after it. `touched` is a per-deal last-touch index (-1: unknown; default: the
+        Salesforce modification bound) that lets deals seen once be skipped without simulating them."""
+        created = self._index_created
+        touched = self._index_modified if touched is None else touched
+        for i in range(lo, self._n_deals if hi is None else hi):
+            c = created[i]
+            if c >= 0:
+                if c > t:
                     return
-                if since is not None and modified[i] <= since:
+                if since is not None and 0 <= touched[i] <= since:
                     continue
             d = self._deal(i)
-            if i == len(created):
-                with self._index_lock:
-                    if i == len(created):
-                        created.append(d.created)
-                        modified.append(d.last_modified())
+            if c < 0:
+                created[i] = d.created
+                self._index_modified[i] = d.last_modified()
             if d.created > t:
                 return
             yield d
+
+    def _split_deals(self) -> None:
+        """Deals are numbered in creation order, so one index splits them between the CRMs:
+        deals 0.._n_sf-1 live in Salesforce, the rest in HubSpot."""
+        if self.crm != "both":
+            self._n_sf = self._n_deals if self.crm == "salesforce" else 0
+            return
+        lo, hi = 0, self._n_deals
+        while lo < hi:      # creation time is monotone in the deal number
+            mid = (lo + hi) // 2
+            if _wall(self._deal_created_b(mid + self._rng("deal", mid).random())) < self._migration:
+                lo = mid + 1
+            else:
+                hi = mid
+        self._n_sf = lo
 
     # ------------------------------------------------------------------ record builders (state at t)
 
@@ -994,6 +788,8 @@ class SyntheticOrg:
         def fresh(rec):
             return since is None or _ms(rec["SystemModstamp"]) > since
 
+        if self.crm == "hubspot":
+            return
         if "User" in want:
             for u in self._users:
                 rec = self._user_record(u, t)
@@ -1004,12 +800,12 @@ class SyntheticOrg:
                 if fresh(rec):
                     yield "OpportunityStage", rec
         if "Account" in want:
-            for a in self._accounts_upto(t):
+            for a in self._sf_accounts_upto(t):
                 rec = self._account_record(a, t)
                 if fresh(rec):
                     yield "Account", rec
         if "Contact" in want:
-            for a in self._accounts_upto(t):
+            for a in self._sf_accounts_upto(t):
                 for c in self._contacts(a):
                     if c.created <= t:
                         rec = self._contact_record(a, c, t)
@@ -1018,7 +814,7 @@ class SyntheticOrg:
         deal_objs = want & {"Opportunity", "OpportunityHistory", "Task", "Event"}
         if not deal_objs:
             return
-        for D in self._deals_upto(t, since):
+        for D in self._deals_upto(t, since, hi=self._n_sf):
             if since is not None and D.last_modified() <= since:
                 continue
             if "Opportunity" in want:
@@ -1032,11 +828,15 @@ class SyntheticOrg:
                 yield from self._activity_records(D, self._activities(D), t, since, want)
 
     def deals(self, as_of: datetime) -> Iterator[DealTruth]:
-        """Ground truth for every Opportunity created at or before as_of (deleted ones too,
-        deleted=True), computed from the simulation itself, not from the emitted records."""
+        """Ground truth for every deal created at or before as_of in every CRM the org lives in
+        (Salesforce ones first; deleted/archived ones too, deleted=True), computed from the
+        simulation itself, not from the emitted records."""
         t = self._clamp(as_of)
-        for D in self._deals_upto(t):
+        for D in self._deals_upto(t, hi=self._n_sf):
             yield self._truth(D, t)
+        if self._n_sf < self._n_deals:
+            for D in self._deals_upto(t, lo=self._n_sf):
+                yield self._hubspot.truth(D, t)
 
     def _truth(self, D: _Deal, t: int) -> DealTruth:
         tw, stage, amt, close_date, own, deleted = self._version_at(D, t)
@@ -1056,3 +856,50 @@ class SyntheticOrg:
             amount=amt, stage=_STAGES[stage], close_date=close_date, is_closed=_CLOSED[stage],
             is_won=_ISWON[stage], closed_at=_dt(D.closed) if closed else None, deleted=deleted,
             spells=tuple(spells), health=D.health)
+
+    # ------------------------------------------------------------------ HubSpot, Gmail, Calendar
+
+    def _window(self, since: datetime, until: datetime) -> tuple[int, int] | None:
+        s, u = self._clamp(since), self._clamp(until)
+        return None if _ms(since) >= _ms(until) else (s, u)
+
+    def hubspot_records(self, as_of: datetime) -> Iterator[tuple[str, dict]]:
+        """Every HubSpot record that exists at as_of, in its state then, as (kind, record); archived
+        ones included (archived=True). Empty when the org does not live in HubSpot."""
+        return self._hubspot.stream(self._clamp(as_of), None)
+
+    def hubspot_changes(self, since: datetime, until: datetime) -> Iterator[tuple[str, dict]]:
+        """HubSpot records whose state at `until` changed in (since, until] (objects: updatedAt;
+        associations: created or archived), in that state. Applying them as upserts by (kind, id),
+        associations by (fromObjectType, fromId, toObjectType, toId, associationTypeId), to
+        hubspot_records(since) gives exactly hubspot_records(until)."""
+        window = self._window(since, until)
+        return iter(()) if window is None else self._hubspot.stream(window[1], window[0])
+
+    def identities(self) -> Iterator[dict]:
+        """Per real-world company and person (contacts and users), its id in each CRM."""
+        return self._hubspot.identities()
+
+    def mailboxes(self) -> list[str]:
+        return self._gmail.mailboxes()
+
+    def gmail_messages(self, as_of: datetime) -> Iterator[tuple[str, dict]]:
+        """(mailbox, message) for every message in a mailbox at as_of; deleted ones with deletedAt."""
+        return self._gmail.stream(self._clamp(as_of), None)
+
+    def gmail_changes(self, since: datetime, until: datetime) -> Iterator[tuple[str, dict]]:
+        """(mailbox, message) for messages added or deleted in (since, until], in their state at until."""
+        window = self._window(since, until)
+        return iter(()) if window is None else self._gmail.stream(window[1], window[0])
+
+    def calendars(self) -> list[str]:
+        return self._calendar.calendars()
+
+    def calendar_events(self, as_of: datetime) -> Iterator[tuple[str, dict]]:
+        """(calendar id, event) for every event created by as_of, in its state then (cancelled ones too)."""
+        return self._calendar.stream(self._clamp(as_of), None)
+
+    def calendar_changes(self, since: datetime, until: datetime) -> Iterator[tuple[str, dict]]:
+        """(calendar id, event) for events whose `updated` is in (since, until], in their state at until."""
+        window = self._window(since, until)
+        return iter(()) if window is None else self._calendar.stream(window[1], window[0])

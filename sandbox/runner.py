@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sandbox.hubspot.emulator import HubSpotEmulator
 from sandbox.org import SyntheticOrg
 from sandbox.salesforce.emulator import SalesforceEmulator
 from sandbox.tls import LocalCA
@@ -19,37 +20,55 @@ SALESFORCE_CREDENTIALS = {
     "DEALSYNC_SANDBOX_SF_PASSWORD": "sandbox-password",
     "DEALSYNC_SANDBOX_SF_TOKEN": "SANDBOXTOKEN",
 }
+HUBSPOT_CREDENTIALS = {"DEALSYNC_SANDBOX_HUBSPOT_TOKEN": "pat-na1-sandbox-token"}
+CREDENTIALS = {**SALESFORCE_CREDENTIALS, **HUBSPOT_CREDENTIALS}
 
 
 class Sandbox:
+    """The org in Salesforce, HubSpot or both (crm=...), each CRM behind its emulator."""
+
     def __init__(self, seed: int = 42, size: str = "small", workdir: Path | str = ".dealsync/sandbox",
-                 salesforce_port: int = 0):
-        self.org = SyntheticOrg(seed=seed, size=size)
+                 crm: str = "salesforce", salesforce_port: int = 0, hubspot_port: int = 0):
+        self.org = SyntheticOrg(seed=seed, size=size, crm=crm)
         self.workdir = Path(workdir).resolve()
         self.ca = LocalCA(self.workdir / "tls")
-        self.salesforce = SalesforceEmulator(
-            ca=self.ca, port=salesforce_port, db_path=self._store_path(size),
-            username=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_USERNAME"],
-            password=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_PASSWORD"],
-            security_token=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_TOKEN"],
-        )
+        self.salesforce = self.hubspot = None
+        if crm in ("salesforce", "both"):
+            self.salesforce = SalesforceEmulator(
+                ca=self.ca, port=salesforce_port, db_path=self._store_path(size, "salesforce"),
+                username=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_USERNAME"],
+                password=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_PASSWORD"],
+                security_token=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_TOKEN"])
+        if crm in ("hubspot", "both"):
+            self.hubspot = HubSpotEmulator(ca=self.ca, port=hubspot_port, db_path=self._store_path(size, "hubspot"),
+                                           access_token=HUBSPOT_CREDENTIALS["DEALSYNC_SANDBOX_HUBSPOT_TOKEN"])
 
-    def _store_path(self, size: str) -> Path | None:
+    @property
+    def emulators(self) -> list:
+        return [e for e in (self.salesforce, self.hubspot) if e is not None]
+
+    @property
+    def now(self):
+        return self.emulators[0].now
+
+    def _store_path(self, size: str, vendor: str) -> Path | None:
         """Small orgs live in memory; larger ones in a fresh SQLite file, to bound memory."""
         if size == "small":
             return None
         self.workdir.mkdir(parents=True, exist_ok=True)
-        path = self.workdir / f"salesforce-{size}.sqlite"
+        path = self.workdir / f"{vendor}-{size}.sqlite"
         path.unlink(missing_ok=True)
         return path
 
     def start(self) -> "Sandbox":
-        self.salesforce.attach_org(self.org)
-        self.salesforce.start()
+        for emulator in self.emulators:
+            emulator.attach_org(self.org)
+            emulator.start()
         return self
 
     def stop(self) -> None:
-        self.salesforce.stop()
+        for emulator in self.emulators:
+            emulator.stop()
 
     def __enter__(self) -> "Sandbox":
         return self.start()
@@ -59,21 +78,24 @@ class Sandbox:
 
     def advance(self, days: float) -> dict[str, dict[str, int]]:
         """Move simulated time forward in every vendor at once."""
-        return {"salesforce": self.salesforce.advance(days)}
+        return {emulator.name: emulator.advance(days) for emulator in self.emulators}
 
     def export_credentials(self, environ: dict | None = None) -> None:
-        (os.environ if environ is None else environ).update(SALESFORCE_CREDENTIALS)
+        (os.environ if environ is None else environ).update(CREDENTIALS)
 
     def config(self, warehouse_path: str = ".dealsync/warehouse.duckdb") -> dict:
         """The warehouse and sources blocks of a dealsync.yaml pointing at this sandbox."""
-        return {
-            "warehouse": {"backend": "duckdb", "path": warehouse_path},
-            "sources": {"salesforce": {
+        sources = {}
+        if self.salesforce:
+            sources["salesforce"] = {
                 "login_url": self.salesforce.url,
                 "ca_bundle": str(self.ca.ca_path),
                 "auth": {"method": "password",
                          "username_env": "DEALSYNC_SANDBOX_SF_USERNAME",
                          "password_env": "DEALSYNC_SANDBOX_SF_PASSWORD",
                          "security_token_env": "DEALSYNC_SANDBOX_SF_TOKEN"},
-            }},
-        }
+            }
+        if self.hubspot:
+            sources["hubspot"] = {"host": self.hubspot.url, "ca_bundle": str(self.ca.ca_path),
+                                  "access_token_env": "DEALSYNC_SANDBOX_HUBSPOT_TOKEN"}
+        return {"warehouse": {"backend": "duckdb", "path": warehouse_path}, "sources": sources}

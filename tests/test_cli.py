@@ -12,7 +12,7 @@ import requests
 import yaml
 
 from jobs.cli import main
-from sandbox.runner import SALESFORCE_CREDENTIALS
+from sandbox.runner import CREDENTIALS
 
 DEALSYNC = str(Path(sys.executable).parent / "dealsync")
 
@@ -37,7 +37,7 @@ def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
         assert written["stages"]["salesforce"]["Closed Won"] == "closed_won"
         assert "password" not in written["sources"]["salesforce"]["auth"]
 
-        env = {**_env(), **SALESFORCE_CREDENTIALS}
+        env = {**_env(), **CREDENTIALS}
         first = subprocess.run([DEALSYNC, "run", "--config", str(config)], cwd=tmp_path, env=env,
                                capture_output=True, text=True)
         assert first.returncode == 0, first.stderr
@@ -61,7 +61,7 @@ def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
 
 def test_demo_syncs_the_sandbox_and_prints_a_summary(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    for name, value in SALESFORCE_CREDENTIALS.items():
+    for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)  # the demo exports these; monkeypatch restores them afterwards
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert main(["demo", "--seed", "5"]) == 0

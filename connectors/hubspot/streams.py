@@ -1,0 +1,62 @@
+"""The HubSpot streams dealsync pulls: CRM objects with the properties it reads.
+
+Every object stream is incremental on its last-modified property, keyed on id, merged
+into its raw table. Property values arrive as strings; `TYPES` says which to type.
+Email bodies (hs_email_text, hs_email_html) are never requested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ObjectStream:
+    name: str                          # raw table in raw_hubspot (= the API's object type)
+    properties: tuple[str, ...]
+    modified_property: str = "hs_lastmodifieddate"
+    history: tuple[str, ...] = ()       # properties whose every past value is kept
+    associations: tuple[str, ...] = ()  # object types whose links are read for each record
+
+
+def _stream(name: str, properties: str, **kw) -> ObjectStream:
+    return ObjectStream(name, tuple(properties.split()), **kw)
+
+
+_ENGAGEMENT_LINKS = ("deals", "contacts", "companies")
+
+OBJECT_STREAMS: tuple[ObjectStream, ...] = (
+    _stream("companies", "name domain industry hubspot_owner_id lifecyclestage createdate hs_lastmodifieddate"),
+    _stream("contacts", "email firstname lastname jobtitle company associatedcompanyid hubspot_owner_id "
+            "lifecyclestage createdate lastmodifieddate", modified_property="lastmodifieddate",
+            associations=("companies",)),
+    _stream("deals", "dealname amount dealstage pipeline closedate hubspot_owner_id hs_is_closed hs_is_closed_won "
+            "hs_deal_stage_probability dealtype createdate hs_lastmodifieddate",
+            history=("dealstage", "amount", "closedate", "hubspot_owner_id"), associations=("contacts", "companies")),
+    _stream("emails", "hs_timestamp hs_email_subject hs_email_direction hs_email_status hs_email_headers "
+            "hubspot_owner_id createdate hs_lastmodifieddate", associations=_ENGAGEMENT_LINKS),
+    _stream("meetings", "hs_timestamp hs_meeting_title hs_meeting_start_time hs_meeting_end_time "
+            "hs_meeting_outcome hubspot_owner_id createdate hs_lastmodifieddate", associations=_ENGAGEMENT_LINKS),
+    _stream("calls", "hs_timestamp hs_call_title hs_call_duration hs_call_direction hs_call_status "
+            "hubspot_owner_id createdate hs_lastmodifieddate", associations=_ENGAGEMENT_LINKS),
+    _stream("tasks", "hs_timestamp hs_task_subject hs_task_status hs_task_type hubspot_owner_id createdate "
+            "hs_lastmodifieddate", associations=_ENGAGEMENT_LINKS),
+)
+
+# How to type HubSpot's string values (dlt column types); everything else stays text.
+TYPES: dict[str, str] = {
+    **{p: "timestamp" for p in ("createdate", "hs_lastmodifieddate", "lastmodifieddate", "closedate",
+                                "hs_timestamp", "hs_meeting_start_time", "hs_meeting_end_time")},
+    **{p: "double" for p in ("amount", "hs_deal_stage_probability", "hs_call_duration")},
+    **{p: "bool" for p in ("hs_is_closed", "hs_is_closed_won")},
+}
+
+
+def raw_tables(streams: tuple[ObjectStream, ...] = OBJECT_STREAMS) -> list[str]:
+    """Every table the HubSpot source writes into raw_hubspot."""
+    tables = ["owners", "deal_pipelines", "deal_stages"]
+    for stream in streams:
+        tables.append(stream.name)
+        if stream.history:
+            tables.append(f"{stream.name.removesuffix('s')}_property_history")
+    return [*tables, "associations", "archived_records"]

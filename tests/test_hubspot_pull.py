@@ -1,0 +1,129 @@
+"""The HubSpot pull through the real hubspot-api-client against the emulator: full, then
+incremental through search; past search's 10,000-result cap; through 429 bursts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import yaml
+
+from jobs.config import load_config
+from jobs.runner import run_job
+from pipeline_model.warehouse import Warehouse
+from sandbox.runner import Sandbox
+
+LOOKBACK_MINUTES = 10
+
+
+@pytest.fixture
+def hubspot_box(tmp_path, monkeypatch):
+    from tests.conftest import _EnvProxy
+
+    with Sandbox(seed=11, size="small", workdir=tmp_path / "sandbox", crm="hubspot") as box:
+        box.export_credentials(_EnvProxy(monkeypatch))
+        yield box
+
+
+@pytest.fixture
+def hubspot_config(hubspot_box, tmp_path):
+    config = hubspot_box.config(str(tmp_path / "warehouse.duckdb"))
+    config["sources"]["hubspot"].update(retry={"attempts": 6, "backoff_seconds": 0.01},
+                                        lookback_minutes=LOOKBACK_MINUTES,
+                                        requests_per_second=200, search_requests_per_second=200)
+    path = tmp_path / "dealsync.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _truth(org, as_of, kind):
+    return {r["id"]: r for k, r in org.hubspot_records(as_of) if k == kind}
+
+
+def _assert_raw_matches(box, config_path):
+    warehouse = Warehouse(load_config(config_path).warehouse)
+    for kind, columns in (("deals", ("dealstage", "amount")), ("contacts", ("email",)), ("emails", ("hs_email_subject",))):
+        truth = _truth(box.org, box.now, kind)
+        live = {i: r for i, r in truth.items() if not r["archived"]}
+        archived = {i for (i,) in warehouse.fetch("select id from raw_hubspot.archived_records where object_type = ?", [kind])}
+        rows = {r["id"]: r for r in warehouse.fetch_dicts(f"select * from raw_hubspot.{kind}") if r["id"] not in archived}
+        assert set(rows) == set(live), kind
+        for i, record in live.items():
+            for column in columns:
+                expected = record["properties"].get(column)
+                got = rows[i][column]
+                assert (None if expected is None else type(got)(expected) if not isinstance(got, str) else expected) == got, (kind, i, column)
+        assert archived == {i for i, r in truth.items() if r["archived"]}, kind
+
+
+def test_full_then_incremental_sync_through_search(hubspot_box, hubspot_config, instance):
+    emulator = hubspot_box.hubspot
+    first = run_job(hubspot_config, job="sync", instance=instance)
+    assert first.success, first.error
+    assert {r.kind for r in emulator.request_log if r.object_type == "deals"} >= {"list", "batch_read", "associations"}
+    _assert_raw_matches(hubspot_box, hubspot_config)
+
+    cursor = max(r["updatedAt"] for r in _truth(hubspot_box.org, hubspot_box.now, "deals").values())
+    hubspot_box.advance(10)
+    emulator.clear_log()
+    second = run_job(hubspot_config, job="sync", instance=instance)
+    assert second.success, second.error
+    _assert_raw_matches(hubspot_box, hubspot_config)
+
+    searches = [r for r in emulator.request_log if r.kind == "search" and r.object_type == "deals"]
+    assert searches and not [r for r in emulator.request_log if r.kind == "list" and r.object_type == "deals"
+                             and str(r.params.get("archived", "")).lower() != "true"]
+    since = cursor - timedelta(minutes=LOOKBACK_MINUTES)
+    changed = [r for r in _truth(hubspot_box.org, hubspot_box.now, "deals").values()
+               if not r["archived"] and r["updatedAt"] >= since.replace(microsecond=(since.microsecond // 1000) * 1000)]
+    assert sum(r.records_returned for r in searches) == len(changed)
+    history = Warehouse(load_config(hubspot_config).warehouse).fetch(
+        "select count(distinct record_id) from raw_hubspot.deal_property_history")[0][0]
+    assert history == len([r for r in _truth(hubspot_box.org, hubspot_box.now, "deals").values() if not r["archived"]])
+
+
+def test_search_past_the_10000_result_cap(hubspot_box, hubspot_config, instance):
+    assert run_job(hubspot_config, job="sync", instance=instance).success
+    start = hubspot_box.now + timedelta(minutes=1)
+    template = next(iter(_truth(hubspot_box.org, hubspot_box.now, "contacts").values()))
+    bulk = []
+    for n in range(10_450):
+        stamp = start + timedelta(seconds=n // 3)   # three records share each second
+        bulk.append(("contacts", {**template, "id": str(80_000_000_000 + n), "createdAt": stamp, "updatedAt": stamp,
+                                  "history": {}, "mergedObjectIds": [],
+                                  "properties": {**template["properties"], "email": f"bulk{n}@bulk.example",
+                                                 "hs_object_id": str(80_000_000_000 + n),
+                                                 "lastmodifieddate": stamp.isoformat().replace("+00:00", "Z"),
+                                                 "hs_lastmodifieddate": stamp.isoformat().replace("+00:00", "Z")}}))
+    hubspot_box.hubspot.load(bulk)
+    hubspot_box.hubspot.clear_log()
+    outcome = run_job(hubspot_config, job="sync", instance=instance)
+    assert outcome.success, outcome.error
+    warehouse = Warehouse(load_config(hubspot_config).warehouse)
+    assert warehouse.fetch("select count(*) from raw_hubspot.contacts where email like 'bulk%'")[0][0] == 10_450
+    windows = {str(r.body["filterGroups"][0]["filters"][0]["value"]) for r in hubspot_box.hubspot.request_log
+               if r.kind == "search" and r.object_type == "contacts"}
+    assert len(windows) >= 2, "crossing the cap needs a second search window"
+    assert all(r.status < 400 for r in hubspot_box.hubspot.request_log if r.kind == "search")
+
+
+def test_429_bursts_are_absorbed(hubspot_box, hubspot_config, instance):
+    hubspot_box.hubspot.fail_next(429, times=3, retry_after=0, path_contains="/crm/v3/objects/contacts")
+    hubspot_box.hubspot.fail_next(429, times=2, retry_after=0, path_contains="/crm/v3/objects/deals")
+    outcome = run_job(hubspot_config, job="sync", instance=instance)
+    assert outcome.success, outcome.error
+    assert sum(1 for r in hubspot_box.hubspot.request_log if r.status == 429) == 5
+    _assert_raw_matches(hubspot_box, hubspot_config)
+
+
+def test_revoked_token_fails_clearly_and_the_next_run_recovers(hubspot_box, hubspot_config, instance, monkeypatch):
+    assert run_job(hubspot_config, job="sync", instance=instance).success
+    hubspot_box.hubspot.rotate_token("pat-na1-new-token")
+    hubspot_box.advance(5)
+    failed = run_job(hubspot_config, job="sync", instance=instance)
+    assert not failed.success
+    assert "hubspot stream" in failed.error and "HTTP 401" in failed.error
+    assert "pat-na1" not in failed.error
+    monkeypatch.setenv("DEALSYNC_SANDBOX_HUBSPOT_TOKEN", "pat-na1-new-token")
+    assert run_job(hubspot_config, job="sync", instance=instance).success
+    _assert_raw_matches(hubspot_box, hubspot_config)
