@@ -60,4 +60,7 @@ def _root_cause(exc: BaseException) -> Exception:
         if isinstance(seen, ConnectorError):
             return seen
         seen = seen.__cause__ or seen.__context__
-    return LandingFailed(str(exc).splitlines()[0])
+    deepest = exc
+    while deepest.__cause__ or deepest.__context__:
+        deepest = deepest.__cause__ or deepest.__context__
+    return LandingFailed(f"{str(exc).splitlines()[0]} {type(deepest).__name__}: {str(deepest)[:300]}")

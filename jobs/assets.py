@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import dagster as dg
 
+from connectors.google.source import google_source
 from connectors.hubspot.source import hubspot_source
 from connectors.hubspot.streams import raw_tables as hubspot_tables
 from connectors.landing import land
@@ -41,6 +42,8 @@ PULLS = (
     Pull("salesforce", tuple(s.name for s in SALESFORCE_STREAMS),
          lambda settings, report: salesforce_source(settings, report=report)),
     Pull("hubspot", tuple(hubspot_tables()), lambda settings, report: hubspot_source(settings)),
+    Pull("google", ("gmail_messages", "gmail_full_syncs", "calendar_events", "calendar_full_syncs"),
+         lambda settings, report: google_source(settings)),
 )
 
 

@@ -11,6 +11,7 @@ user can fix (bad config, unreachable server, refused login).
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import threading
 from pathlib import Path
@@ -23,12 +24,13 @@ from jobs.runner import RunOutcome, run_job
 from jobs.summary import print_summary
 from pipeline_model.stages import SALESFORCE_STANDARD
 from pipeline_model.warehouse import Warehouse
-from sandbox.runner import CREDENTIALS, Sandbox
+from sandbox.runner import Sandbox
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # never re-wrap paths in messages
 
 DEMO_DIR = Path(".dealsync")
+CRM_MODES = ["salesforce", "hubspot", "both"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--seed", type=int, default=42)
     sandbox.add_argument("--size", choices=["small", "medium", "large"], default="small")
     sandbox.add_argument("--write-config", type=Path, metavar="FILE", help="write a dealsync.yaml pointing at the sandbox")
+    sandbox.add_argument("--crm", choices=CRM_MODES, default="both", help="where the sandbox org lives")
     sandbox.add_argument("--port", type=int, default=0, help="Salesforce emulator port (default: any free port)")
     sandbox.set_defaults(handler=_cmd_sandbox)
 
@@ -59,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="sandbox + full chain into .dealsync/warehouse.duckdb + summary")
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--size", choices=["small", "medium", "large"], default="small")
+    demo.add_argument("--crm", choices=CRM_MODES, default="both", help="where the sandbox org lives")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 
@@ -67,16 +71,16 @@ def write_sandbox_config(sandbox: Sandbox, path: Path, warehouse_path: Path) -> 
     """A dealsync.yaml for the sandbox, with the stage mapping spelled out as a template."""
     config = sandbox.config(str(warehouse_path.resolve()))
     config["stages"] = {"salesforce": {name: stage.value for name, stage in SALESFORCE_STANDARD.items()}}
-    header = (f"# Written by `dealsync sandbox` (seed {sandbox.org.seed}, size {sandbox.org.size}).\n"
-              "# Credentials come from the environment; for the sandbox they are:\n"
-              + "".join(f"#   export {k}={v}\n" for k, v in CREDENTIALS.items()))
+    header = (f"# Written by `dealsync sandbox` (seed {sandbox.org.seed}, size {sandbox.org.size}, "
+              f"crm {sandbox.org.crm}).\n# Credentials come from the environment: "
+              f"{', '.join(sandbox.credentials)} (values printed by `dealsync sandbox`).\n")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(header + yaml.safe_dump(config, sort_keys=False))
     return path
 
 
 def _cmd_sandbox(args) -> int:
-    with Sandbox(seed=args.seed, size=args.size, salesforce_port=args.port) as sandbox:
+    with Sandbox(seed=args.seed, size=args.size, crm=args.crm, salesforce_port=args.port) as sandbox:
         for emulator in sandbox.emulators:
             console.print(f"{emulator.name} emulator: {emulator.url}  (CA: {sandbox.ca.ca_path})")
         console.print(f"Simulated now: {sandbox.now.isoformat()}; advance with "
@@ -84,8 +88,8 @@ def _cmd_sandbox(args) -> int:
         if args.write_config:
             write_sandbox_config(sandbox, args.write_config, DEMO_DIR / "warehouse.duckdb")
             console.print(f"Wrote {args.write_config}. Before `dealsync run`, export:")
-            for name, value in CREDENTIALS.items():
-                console.print(f"  export {name}={value}", highlight=False)
+            for name, value in sandbox.credentials.items():
+                console.print(f"export {name}={shlex.quote(value)}", highlight=False, soft_wrap=True)
         console.print("Serving until Ctrl-C.")
         try:
             threading.Event().wait()
@@ -106,7 +110,7 @@ def _cmd_demo(args) -> int:
     # The demo's warehouse is its own: start clean, so a different seed never mixes two orgs.
     warehouse_path.unlink(missing_ok=True)
     with console.status(f"Starting the sandbox (seed {args.seed}, size {args.size})..."):
-        sandbox = Sandbox(seed=args.seed, size=args.size, workdir=DEMO_DIR / "sandbox").start()
+        sandbox = Sandbox(seed=args.seed, size=args.size, crm=args.crm, workdir=DEMO_DIR / "sandbox").start()
     try:
         sandbox.export_credentials()
         config_path = write_sandbox_config(sandbox, DEMO_DIR / "sandbox" / "dealsync.yaml", warehouse_path)
@@ -116,8 +120,8 @@ def _cmd_demo(args) -> int:
         sandbox.stop()
     code = _report(outcome, Warehouse(load_config(config_path, warehouse_path).warehouse))
     if code == 0:
-        console.print(f"Warehouse: {warehouse_path.resolve()}  (open it with duckdb; tables in schemas "
-                      "raw_salesforce, model, metrics)")
+        console.print(f"Warehouse: {warehouse_path.resolve()}  (open it with duckdb; schemas raw_salesforce, "
+                      "raw_hubspot, raw_google, model, metrics)")
     return code
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.google.settings import GoogleSettings
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from pipeline_model.stages import SALESFORCE_STANDARD, Stage
@@ -25,6 +26,7 @@ class SourcesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     salesforce: SalesforceSettings | None = None
     hubspot: HubSpotSettings | None = None
+    google: GoogleSettings | None = None
 
 
 class StagesConfig(BaseModel):
@@ -96,6 +98,6 @@ def _resolve_paths(config: DealsyncConfig, base: Path, warehouse_path: Path | st
         config.warehouse.path = Path(warehouse_path)
     elif not config.warehouse.path.is_absolute():
         config.warehouse.path = base / config.warehouse.path
-    for source in (config.sources.salesforce, config.sources.hubspot):
+    for source in (config.sources.salesforce, config.sources.hubspot, config.sources.google):
         if source and source.ca_bundle and not source.ca_bundle.is_absolute():
             source.ca_bundle = base / source.ca_bundle

@@ -19,6 +19,9 @@ def print_summary(outcome: RunOutcome, warehouse: Warehouse, console: Console | 
             total = warehouse.fetch(f"select count(*) from {asset.replace('/', '.')}")[0][0]
             landed.add_row(asset.replace("/", "."), f"{rows:,}", f"{total:,}")
     console.print(landed)
+    if any(a.startswith(("raw_hubspot", "raw_google")) for a in outcome.rows_by_asset):
+        console.print("[dim]The model and metrics below are built from Salesforce so far; HubSpot deals and "
+                      "the mail/calendar activity join them with cross-source identity matching.[/]")
     for asset, reason in sorted(outcome.warnings.items()):
         console.print(f"[yellow]warning:[/] {asset.replace('/', '.')} stopped early: {reason}")
     _print_query(console, warehouse, "Open pipeline by stage",

@@ -333,26 +333,30 @@ class HubSpotView:
                            "lifecyclestage": "lead"}), (merged, {"_archived": True})]))
         events.sort(key=lambda e: e[0])
         for c in contacts:
-            hc = max(c.created, since)
-            kid = contact_id(c)
-            owner, owner_changes = self._owner_events(a.owners, hc)
-            cev = [(hc, {"email": c.email, "firstname": c.first, "lastname": c.last, "jobtitle": c.title,
-                         "company": a.name, "associatedcompanyid": cid, "hubspot_owner_id": owner,
-                         "lifecyclestage": _value_at(life, hc)})]
-            cev += owner_changes + [(tm, {"lifecyclestage": v}) for tm, v in life if tm > hc]
-            dup = dup_people.get(c.n)
-            if dup is not None:
-                dup_id = str(_CONTACT_DUP_BASE + c.n + 1)
-                cev.append((dup[1], {"_merged": dup_id}))
-                email = _personal_email(org.seed, c.first, c.last, c.n)
-                objects.append(("contacts", dup_id, [
-                    (dup[0], {"email": email, "firstname": c.first, "lastname": c.last, "jobtitle": None,
-                              "company": None, "associatedcompanyid": None, "hubspot_owner_id": None,
-                              "lifecyclestage": "lead"}), (dup[1], {"_archived": True})]))
-            cev.sort(key=lambda e: e[0])
-            objects.append(("contacts", kid, cev))
-            links.append(("contacts", kid, "companies", cid, hc, None))
+            hc = max(c.created, since)          # copied with its company, or created later
+            objects += self._contact_objects(a, c, hc, life, dup_people.get(c.n))
+            links.append(("contacts", contact_id(c), "companies", cid, hc, None))
         return objects, links
+
+    def _contact_objects(self, a: _Account, c: _Contact, since: int, life: list, dup) -> list:
+        """(kind, id, events) of a contact in HubSpot from `since`, and of its duplicate if any:
+        a record under the person's private address, later merged into it."""
+        owner, owner_changes = self._owner_events(a.owners, since)
+        events = [(since, {"email": c.email, "firstname": c.first, "lastname": c.last, "jobtitle": c.title,
+                           "company": a.name, "associatedcompanyid": company_id(a.i), "hubspot_owner_id": owner,
+                           "lifecyclestage": _value_at(life, since)})]
+        events += owner_changes + [(tm, {"lifecyclestage": v}) for tm, v in life if tm > since]
+        out = [("contacts", contact_id(c), events)]
+        if dup is not None:
+            dup_id = str(_CONTACT_DUP_BASE + c.n + 1)
+            events.append((dup[1], {"_merged": dup_id}))
+            email = _personal_email(self.org.seed, c.first, c.last, c.n)
+            out.append(("contacts", dup_id, [
+                (dup[0], {"email": email, "firstname": c.first, "lastname": c.last, "jobtitle": None, "company": None,
+                          "associatedcompanyid": None, "hubspot_owner_id": None, "lifecyclestage": "lead"}),
+                (dup[1], {"_archived": True})]))
+        events.sort(key=lambda e: e[0])
+        return out
 
     # ------------------------------------------------------------------ deals and engagements
 

@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import json
+
+from sandbox.google.emulator import GoogleEmulator
 from sandbox.hubspot.emulator import HubSpotEmulator
 from sandbox.org import SyntheticOrg
 from sandbox.salesforce.emulator import SalesforceEmulator
@@ -28,7 +31,8 @@ class Sandbox:
     """The org in Salesforce, HubSpot or both (crm=...), each CRM behind its emulator."""
 
     def __init__(self, seed: int = 42, size: str = "small", workdir: Path | str = ".dealsync/sandbox",
-                 crm: str = "salesforce", salesforce_port: int = 0, hubspot_port: int = 0):
+                 crm: str = "salesforce", google: bool = True, salesforce_port: int = 0, hubspot_port: int = 0,
+                 google_port: int = 0):
         self.org = SyntheticOrg(seed=seed, size=size, crm=crm)
         self.workdir = Path(workdir).resolve()
         self.ca = LocalCA(self.workdir / "tls")
@@ -43,9 +47,13 @@ class Sandbox:
             self.hubspot = HubSpotEmulator(ca=self.ca, port=hubspot_port, db_path=self._store_path(size, "hubspot"),
                                            access_token=HUBSPOT_CREDENTIALS["DEALSYNC_SANDBOX_HUBSPOT_TOKEN"])
 
+        self.google = GoogleEmulator(ca=self.ca, port=google_port, db_path=self._store_path(size, "google")) \
+            if google else None
+        self._google_key = None   # registered once the emulator has its address (the key names it)
+
     @property
     def emulators(self) -> list:
-        return [e for e in (self.salesforce, self.hubspot) if e is not None]
+        return [e for e in (self.salesforce, self.hubspot, self.google) if e is not None]
 
     @property
     def now(self):
@@ -64,6 +72,8 @@ class Sandbox:
         for emulator in self.emulators:
             emulator.attach_org(self.org)
             emulator.start()
+        if self.google:
+            self._google_key = self.google.register_service_account()
         return self
 
     def stop(self) -> None:
@@ -80,8 +90,14 @@ class Sandbox:
         """Move simulated time forward in every vendor at once."""
         return {emulator.name: emulator.advance(days) for emulator in self.emulators}
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        """Every env var the sandbox's config names, with its value."""
+        google = {"DEALSYNC_SANDBOX_GOOGLE_KEY": json.dumps(self._google_key)} if self.google else {}
+        return {**CREDENTIALS, **google}
+
     def export_credentials(self, environ: dict | None = None) -> None:
-        (os.environ if environ is None else environ).update(CREDENTIALS)
+        (os.environ if environ is None else environ).update(self.credentials)
 
     def config(self, warehouse_path: str = ".dealsync/warehouse.duckdb") -> dict:
         """The warehouse and sources blocks of a dealsync.yaml pointing at this sandbox."""
@@ -98,4 +114,11 @@ class Sandbox:
         if self.hubspot:
             sources["hubspot"] = {"host": self.hubspot.url, "ca_bundle": str(self.ca.ca_path),
                                   "access_token_env": "DEALSYNC_SANDBOX_HUBSPOT_TOKEN"}
+        if self.google:
+            sources["google"] = {
+                "gmail_url": self.google.url, "calendar_url": f"{self.google.url}/calendar/v3",
+                "ca_bundle": str(self.ca.ca_path),
+                "auth": {"method": "service_account", "service_account_key_env": "DEALSYNC_SANDBOX_GOOGLE_KEY"},
+                "mailboxes": list(self.org.mailboxes()), "calendars": list(self.org.calendars()),
+                "gmail_query": "", "calendar_start": self.org.start.isoformat()}
         return {"warehouse": {"backend": "duckdb", "path": warehouse_path}, "sources": sources}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,7 +25,8 @@ def _env() -> dict:
 
 def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
     config = tmp_path / "dealsync.yaml"
-    sandbox = subprocess.Popen([DEALSYNC, "sandbox", "--seed", "3", "--write-config", str(config)],
+    sandbox = subprocess.Popen([DEALSYNC, "sandbox", "--seed", "3", "--crm", "salesforce",
+                                "--write-config", str(config)],
                                cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, text=True)
     try:
         banner = []
@@ -32,12 +34,13 @@ def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
             banner.append(line)
             if "Serving until Ctrl-C" in line:
                 break
-        assert any("export DEALSYNC_SANDBOX_SF_PASSWORD=" in line for line in banner), banner
+        exports = dict(shlex.split(line)[1].split("=", 1) for line in banner if line.startswith("export "))
+        assert {"DEALSYNC_SANDBOX_SF_PASSWORD", "DEALSYNC_SANDBOX_GOOGLE_KEY"} <= set(exports), banner
         written = yaml.safe_load(config.read_text())
         assert written["stages"]["salesforce"]["Closed Won"] == "closed_won"
         assert "password" not in written["sources"]["salesforce"]["auth"]
 
-        env = {**_env(), **CREDENTIALS}
+        env = {**_env(), **exports}
         first = subprocess.run([DEALSYNC, "run", "--config", str(config)], cwd=tmp_path, env=env,
                                capture_output=True, text=True)
         assert first.returncode == 0, first.stderr
@@ -61,12 +64,13 @@ def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
 
 def test_demo_syncs_the_sandbox_and_prints_a_summary(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    for name, value in CREDENTIALS.items():
-        monkeypatch.setenv(name, value)  # the demo exports these; monkeypatch restores them afterwards
+    for name in (*CREDENTIALS, "DEALSYNC_SANDBOX_GOOGLE_KEY"):
+        monkeypatch.setenv(name, "")  # the demo exports these; monkeypatch restores them afterwards
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     assert main(["demo", "--seed", "5"]) == 0
     out = capsys.readouterr().out
-    for expected in ("raw_salesforce.tasks", "Open pipeline by stage", "win_rate_by_value", "avg_days_in_stage",
+    for expected in ("raw_salesforce.tasks", "raw_hubspot.deals", "raw_google.gmail_messages",
+                     "raw_google.calendar_events", "Open pipeline by stage", "win_rate_by_value", "avg_days_in_stage",
                      "avg_sales_cycle_days"):
         assert expected in out
     assert (tmp_path / ".dealsync" / "warehouse.duckdb").exists()

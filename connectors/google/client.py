@@ -1,0 +1,108 @@
+"""Build google-api-python-client services for one user, and translate their failures.
+
+The vendor client is used unchanged. Two of its traps shape this module: batches must be
+sent to an explicit batch URI (`new_batch_http_request()` ignores the endpoint), and a
+batch refreshes expired credentials through its own bare HTTP object, so we refresh them
+first through ours, which trusts the configured CA bundle.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import google.auth.exceptions
+import httplib2
+from google.auth.transport.requests import Request
+from google.oauth2 import credentials as user_credentials
+from google.oauth2 import service_account
+from google_auth_httplib2 import AuthorizedHttp
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
+
+from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.google.settings import GoogleSettings
+from connectors.secrets import read_secret
+
+VENDOR = "google"
+SCOPES = ["https://www.googleapis.com/auth/gmail.readonly", "https://www.googleapis.com/auth/calendar.readonly"]
+
+
+class GoogleUser:
+    """Gmail and Calendar services acting as one mailbox owner."""
+
+    def __init__(self, settings: GoogleSettings, user: str):
+        self.settings, self.user = settings, user
+        self.credentials = _credentials(settings, user)
+        self.http = AuthorizedHttp(self.credentials, http=httplib2.Http(
+            ca_certs=str(settings.ca_bundle) if settings.ca_bundle else None, timeout=settings.timeout_seconds))
+        gmail_url, calendar_url = str(settings.gmail_url).rstrip("/"), str(settings.calendar_url).rstrip("/")
+        self.gmail = build("gmail", "v1", http=self.http, static_discovery=True,
+                           client_options={"api_endpoint": gmail_url + "/"})
+        self.calendar = build("calendar", "v3", http=self.http, static_discovery=True,
+                              client_options={"api_endpoint": calendar_url + "/"})
+        self.gmail_batch_uri = gmail_url + "/batch/gmail/v1"
+
+    def execute(self, request: Any) -> Any:
+        return request.execute(num_retries=self.settings.retry.attempts)
+
+    def batch(self, requests: list[Any]) -> list[tuple[Any, HttpError | None]]:
+        """Run requests as one Gmail batch; (response, error) per request, in order."""
+        self._fresh_token()
+        results: dict[str, tuple[Any, HttpError | None]] = {}
+        batch = BatchHttpRequest(callback=lambda rid, resp, exc: results.__setitem__(rid, (resp, exc)),
+                                 batch_uri=self.gmail_batch_uri)
+        for i, request in enumerate(requests):
+            batch.add(request, request_id=str(i))
+        batch.execute(http=self.http)
+        return [results[str(i)] for i in range(len(requests))]
+
+    def _fresh_token(self) -> None:
+        if not self.credentials.valid:
+            self.credentials.refresh(_refresh_request(self.settings))
+
+
+def _credentials(settings: GoogleSettings, user: str):
+    auth = settings.auth
+    if auth.method == "service_account":
+        key = json.loads(read_secret(auth.service_account_key_env, "Google service-account key").get_secret_value())
+        return service_account.Credentials.from_service_account_info(key, scopes=SCOPES, subject=user)
+    token_env = auth.refresh_token_envs.get(user)
+    if token_env is None:
+        raise SourceRejected(VENDOR, None, f"no refresh token configured for {user} "
+                             "(sources.google.auth.refresh_token_envs)")
+    return user_credentials.Credentials(
+        token=None, refresh_token=read_secret(token_env, f"Google refresh token of {user}").get_secret_value(),
+        token_uri=str(auth.token_uri), scopes=SCOPES,
+        client_id=read_secret(auth.client_id_env, "Google OAuth client id").get_secret_value(),
+        client_secret=read_secret(auth.client_secret_env, "Google OAuth client secret").get_secret_value())
+
+
+def _refresh_request(settings: GoogleSettings) -> Request:
+    import requests
+
+    session = requests.Session()
+    if settings.ca_bundle:
+        session.trust_env = False
+        session.verify = str(settings.ca_bundle)
+    return Request(session=session)
+
+
+@contextmanager
+def translate_errors(stream: str, user: str, url: str) -> Iterator[None]:
+    try:
+        yield
+    except HttpError as exc:
+        raise SourceRejected(VENDOR, stream, f"HTTP {exc.status_code} for {user}: {exc.reason}") from None
+    except google.auth.exceptions.TransportError as exc:
+        raise SourceUnreachable(VENDOR, stream, f"cannot reach the token endpoint ({_first(exc)})") from None
+    except google.auth.exceptions.RefreshError as exc:
+        raise SourceRejected(VENDOR, stream, f"cannot obtain a token for {user}: {_first(exc)}") from None
+    except (httplib2.HttpLib2Error, OSError) as exc:
+        raise SourceUnreachable(VENDOR, stream, f"cannot reach {url} ({_first(exc)})") from None
+
+
+def _first(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
