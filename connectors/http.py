@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable, TypeVar
+
+import tenacity
 
 from pydantic import BaseModel, ConfigDict, Field
 from urllib3.util.retry import Retry
+
+T = TypeVar("T")
 
 
 class RetrySettings(BaseModel):
@@ -31,6 +36,18 @@ def retry_policy(settings: RetrySettings, retry_posts: bool = False) -> Retry:
     return Retry(total=settings.attempts, backoff_factor=settings.backoff_seconds,
                  status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset(methods),
                  respect_retry_after_header=True, raise_on_status=False)
+
+
+def call_with_retries(fn: Callable[[], T], settings: RetrySettings, transient: Callable[[BaseException], bool],
+                      retry_after: Callable[[BaseException], float | None]) -> T:
+    """For clients without their own Retry-After-aware retry (google-api-python-client):
+    retry `fn` on transient errors, waiting what the server asked for, else backing off."""
+    def wait(state: tenacity.RetryCallState) -> float:
+        asked = retry_after(state.outcome.exception())
+        return asked if asked is not None else settings.backoff_seconds * 2 ** (state.attempt_number - 1)
+
+    return tenacity.Retrying(stop=tenacity.stop_after_attempt(settings.attempts + 1), wait=wait,
+                             retry=tenacity.retry_if_exception(transient), reraise=True)(fn)
 
 
 class RateBudget:

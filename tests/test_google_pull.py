@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from connectors.google.client import SCOPES
 from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
@@ -115,3 +116,55 @@ def test_raw_gmail_holds_headers_only(google_box, google_config, instance):
     key = google_box.credentials["DEALSYNC_SANDBOX_GOOGLE_KEY"]
     private_key = yaml.safe_load(key)["private_key"].splitlines()[1]
     assert not any(private_key in text for text in texts)
+
+
+def _fast_retries_few_users(config_path, users: int = 3) -> set[str]:
+    """Quick retries, and only a few mailboxes/calendars: these tests are about the mechanism."""
+    config = yaml.safe_load(config_path.read_text())
+    google = config["sources"]["google"]
+    google["retry"] = {"attempts": 4, "backoff_seconds": 0.01}
+    google["mailboxes"], google["calendars"] = google["mailboxes"][:users], google["calendars"][:users]
+    config_path.write_text(yaml.safe_dump(config))
+    return set(google["mailboxes"])
+
+
+def test_429_bursts_on_calls_and_batch_parts_are_absorbed(google_box, google_config, instance):
+    users = _fast_retries_few_users(google_config)
+    google = google_box.google
+    google.fail_next(429, "rateLimitExceeded", times=2, retry_after=0, path_contains="/profile")
+    google.fail_next(429, "rateLimitExceeded", times=3, retry_after=0, path_contains="format=metadata")
+    google.fail_next(403, "userRateLimitExceeded", times=1, path_contains="/events")
+    _, warehouse = _sync(google_config, instance)
+    assert sum(1 for r in google.request_log if r.status in (403, 429)) == 6
+    assert _live_messages(warehouse) == {m for m in _true_messages(google_box) if m[0] in users}
+
+
+def test_a_token_expiring_mid_sync_is_refreshed(google_box, google_config, instance):
+    users = _fast_retries_few_users(google_config)
+    _sync(google_config, instance)
+    google_box.advance(4)
+    google_box.google.clear_log()
+    # The access token "expires" mid-run: the second mailbox's history call is refused with 401.
+    google_box.google.fail_next(401, "authError", times=1, path_contains="/history")
+    _, warehouse = _sync(google_config, instance)
+    log = google_box.google.request_log
+    assert [r.status for r in log if r.kind == "history.list"].count(401) == 1
+    assert sum(1 for r in log if r.kind == "token") == len(users) + 1   # one refresh more than users
+    assert _live_messages(warehouse) == {m for m in _true_messages(google_box) if m[0] in users}
+
+
+def test_oauth_user_tokens_work_like_the_service_account(google_box, google_config, instance, monkeypatch):
+    config = yaml.safe_load(google_config.read_text())
+    google = config["sources"]["google"]
+    mailbox = google["mailboxes"][0]
+    client = google_box.google.register_oauth_client(mailbox, scopes=SCOPES)   # the rep authorised dealsync once
+    for name, key in (("REP_REFRESH_TOKEN", "refresh_token"), ("GOOGLE_CLIENT_ID", "client_id"),
+                      ("GOOGLE_CLIENT_SECRET", "client_secret")):
+        monkeypatch.setenv(name, client[key])
+    google.update(mailboxes=[mailbox], calendars=[mailbox],
+                  auth={"method": "oauth_user", "refresh_token_envs": {mailbox: "REP_REFRESH_TOKEN"},
+                        "token_uri": client["token_uri"]})
+    google_config.write_text(yaml.safe_dump(config))
+    _, warehouse = _sync(google_config, instance)
+    assert _live_messages(warehouse) == {m for m in _true_messages(google_box) if m[0] == mailbox}
+    assert client["refresh_token"] not in str(warehouse.fetch("select * from raw_google.gmail_messages limit 50"))

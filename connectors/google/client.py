@@ -9,6 +9,7 @@ first through ours, which trusts the configured CA bundle.
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -23,6 +24,7 @@ from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
 from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.http import RateBudget, call_with_retries
 from connectors.google.settings import GoogleSettings
 from connectors.secrets import read_secret
 
@@ -44,24 +46,59 @@ class GoogleUser:
         self.calendar = build("calendar", "v3", http=self.http, static_discovery=True,
                               client_options={"api_endpoint": calendar_url + "/"})
         self.gmail_batch_uri = gmail_url + "/batch/gmail/v1"
+        self.budget = RateBudget(settings.requests_per_second)
 
     def execute(self, request: Any) -> Any:
-        return request.execute(num_retries=self.settings.retry.attempts)
+        self.budget.acquire()
+        return call_with_retries(request.execute, self.settings.retry, _transient, _retry_after)
 
     def batch(self, requests: list[Any]) -> list[tuple[Any, HttpError | None]]:
-        """Run requests as one Gmail batch; (response, error) per request, in order."""
+        """Run requests as Gmail batches; (response, error) per request, in order.
+
+        A batch is not retried as a whole by the client: the parts that failed for a
+        transient reason (429, 5xx, rate-limit 403) are sent again, alone, after a wait.
+        """
+        results: dict[int, tuple[Any, HttpError | None]] = {}
+        pending = list(range(len(requests)))
+        for attempt in range(self.settings.retry.attempts + 1):
+            self._send_batch(requests, pending, results)
+            failed = [i for i in pending if results[i][1] is not None and _transient(results[i][1])]
+            if not failed or attempt == self.settings.retry.attempts:
+                break
+            time.sleep(max([_retry_after(results[i][1]) or 0 for i in failed] +
+                           [self.settings.retry.backoff_seconds * 2 ** attempt]))
+            pending = failed
+        return [results[i] for i in range(len(requests))]
+
+    def _send_batch(self, requests: list[Any], indexes: list[int], results: dict) -> None:
         self._fresh_token()
-        results: dict[str, tuple[Any, HttpError | None]] = {}
-        batch = BatchHttpRequest(callback=lambda rid, resp, exc: results.__setitem__(rid, (resp, exc)),
+        self.budget.acquire()
+        batch = BatchHttpRequest(callback=lambda rid, resp, exc: results.__setitem__(int(rid), (resp, exc)),
                                  batch_uri=self.gmail_batch_uri)
-        for i, request in enumerate(requests):
-            batch.add(request, request_id=str(i))
+        for i in indexes:
+            batch.add(requests[i], request_id=str(i))
         batch.execute(http=self.http)
-        return [results[str(i)] for i in range(len(requests))]
 
     def _fresh_token(self) -> None:
         if not self.credentials.valid:
             self.credentials.refresh(_refresh_request(self.settings))
+
+
+def _transient(exc: BaseException) -> bool:
+    if not isinstance(exc, HttpError):
+        return False
+    if exc.status_code in (429, 500, 502, 503, 504):
+        return True
+    reasons = {d.get("reason") for d in (exc.error_details or []) if isinstance(d, dict)}
+    return exc.status_code == 403 and bool(reasons & {"rateLimitExceeded", "userRateLimitExceeded"})
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    value = getattr(getattr(exc, "resp", None), "get", lambda *_: None)("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _credentials(settings: GoogleSettings, user: str):

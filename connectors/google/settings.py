@@ -39,5 +39,7 @@ class GoogleSettings(BaseModel):
     # What the first full read of a mailbox covers (Gmail search syntax).
     gmail_query: str = "newer_than:730d -in:chats"
     calendar_start: datetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
+    # Per mailbox owner: Gmail allows 250 quota units a second per user (a message get costs 5).
+    requests_per_second: float = Field(default=10.0, gt=0)
     timeout_seconds: float = Field(default=60.0, gt=0)
     retry: RetrySettings = Field(default_factory=RetrySettings)
