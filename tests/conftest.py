@@ -6,17 +6,29 @@ from contextlib import contextmanager
 
 import dagster as dg
 import pytest
+import yaml
 
 from jobs.cli import write_sandbox_config
 from sandbox.runner import Sandbox
 
 
 @contextmanager
-def running_sandbox(tmp_path, monkeypatch, seed: int = 7):
-    # Salesforce only: the Google and HubSpot pulls have their own tests.
-    with Sandbox(seed=seed, size="small", workdir=tmp_path / "sandbox", google=False) as box:
+def running_sandbox(tmp_path, monkeypatch, seed: int = 7, crm: str = "salesforce", google: bool = False):
+    """A small sandbox with its credentials in the environment (Salesforce only by default:
+    the HubSpot and Google pulls have their own tests)."""
+    with Sandbox(seed=seed, size="small", workdir=tmp_path / "sandbox", crm=crm, google=google) as box:
         box.export_credentials(_EnvProxy(monkeypatch))
         yield box
+
+
+def write_config(box: Sandbox, tmp_path, only: str | None = None, **overrides):
+    """The sandbox's dealsync.yaml, optionally with one source only and overridden settings for it."""
+    config = box.config(str(tmp_path / "warehouse.duckdb"))
+    if only:
+        config["sources"] = {only: {**config["sources"][only], **overrides}}
+    path = tmp_path / "dealsync.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 @pytest.fixture

@@ -10,25 +10,18 @@ from connectors.google.client import SCOPES
 from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
-from sandbox.runner import Sandbox
+from tests.conftest import running_sandbox, write_config
 
 
 @pytest.fixture
 def google_box(tmp_path, monkeypatch):
-    from tests.conftest import _EnvProxy
-
-    with Sandbox(seed=5, size="small", workdir=tmp_path / "sandbox", crm="salesforce") as box:
-        box.export_credentials(_EnvProxy(monkeypatch))
+    with running_sandbox(tmp_path, monkeypatch, seed=5, google=True) as box:
         yield box
 
 
 @pytest.fixture
 def google_config(google_box, tmp_path):
-    config = google_box.config(str(tmp_path / "warehouse.duckdb"))
-    config["sources"] = {"google": config["sources"]["google"]}   # this file is about Google only
-    path = tmp_path / "dealsync.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config(google_box, tmp_path, only="google")
 
 
 def _sync(config, instance):

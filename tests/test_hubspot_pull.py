@@ -6,34 +6,25 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import yaml
 
 from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
-from sandbox.runner import Sandbox
+from tests.conftest import running_sandbox, write_config
 
 LOOKBACK_MINUTES = 10
 
 
 @pytest.fixture
 def hubspot_box(tmp_path, monkeypatch):
-    from tests.conftest import _EnvProxy
-
-    with Sandbox(seed=11, size="small", workdir=tmp_path / "sandbox", crm="hubspot") as box:
-        box.export_credentials(_EnvProxy(monkeypatch))
+    with running_sandbox(tmp_path, monkeypatch, seed=11, crm="hubspot") as box:
         yield box
 
 
 @pytest.fixture
 def hubspot_config(hubspot_box, tmp_path):
-    config = hubspot_box.config(str(tmp_path / "warehouse.duckdb"))
-    config["sources"]["hubspot"].update(retry={"attempts": 6, "backoff_seconds": 0.01},
-                                        lookback_minutes=LOOKBACK_MINUTES,
-                                        requests_per_second=200, search_requests_per_second=200)
-    path = tmp_path / "dealsync.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return write_config(hubspot_box, tmp_path, only="hubspot", retry={"attempts": 6, "backoff_seconds": 0.01},
+                        lookback_minutes=LOOKBACK_MINUTES, requests_per_second=200, search_requests_per_second=200)
 
 
 def _truth(org, as_of, kind):

@@ -16,12 +16,12 @@ import itertools
 import json
 import sqlite3
 import threading
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from sandbox.google.wire import to_ms
+from sandbox.sqlite import atomic, open_store
 
 LOAD_CHUNK = 5000
 
@@ -67,15 +67,8 @@ _EVENT_COLUMNS = ("calendar", "id", "seq", "updated_ms", "status", "recurring", 
 class Store:
     def __init__(self, path: str | Path | None = None):
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False,
-                                     isolation_level=None)
+        self._conn = open_store(path)
         self._conn.row_factory = sqlite3.Row
-        pragmas = ["temp_store = MEMORY"]
-        if path:
-            # The sandbox can always be rebuilt from the org: trade durability for load speed.
-            pragmas += ["journal_mode = WAL", "synchronous = OFF", "cache_size = -65536"]
-        for pragma in pragmas:
-            self._conn.execute(f"PRAGMA {pragma}")
         self._conn.executescript(_SCHEMA)
         last = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM event").fetchone()[0]
         self._seq = itertools.count(last + 1)
@@ -84,16 +77,8 @@ class Store:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
     def _transaction(self):
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        return atomic(self._conn, self._lock)
 
     def _all(self, sql: str, params=()) -> list[sqlite3.Row]:
         with self._lock:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -24,6 +23,7 @@ from typing import Iterable, Iterator
 from sandbox.hubspot.schema import (
     OBJECT_TYPES, SCHEMA_PROPERTIES, modified_property, to_ms, to_number, wire_datetime, wire_value,
 )
+from sandbox.sqlite import atomic, open_store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -93,42 +93,21 @@ class Store:
     def __init__(self, path: str | Path | None = None, *, load_batch: int = 5000):
         self.load_batch = load_batch
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False,
-                                     isolation_level=None)
+        self._conn = open_store(path)
         self._conn.create_function("hs_ms", 1, to_ms, deterministic=True)
         self._conn.create_function("hs_num", 1, to_number, deterministic=True)
-        self._configure(bool(path))
         self._conn.executescript(_SCHEMA)
         self._known: dict[str, set[str]] = {t: set(SCHEMA_PROPERTIES[t]) for t in OBJECT_TYPES}
         for type_, name in self._conn.execute("SELECT type, name FROM properties"):
             self._known.setdefault(type_, set()).add(name)
 
-    def _configure(self, on_disk: bool) -> None:
-        pragmas = ["temp_store = MEMORY"]
-        if on_disk:
-            # The sandbox can always be rebuilt from the org: trade durability for load speed.
-            pragmas += ["journal_mode = WAL", "synchronous = OFF", "cache_size = -65536"]
-        for pragma in pragmas:
-            self._conn.execute(f"PRAGMA {pragma}")
-
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self):
         """Hold the store for a multi-step write and make it atomic."""
-        with self._lock:
-            if self._conn.in_transaction:
-                yield self._conn
-                return
-            self._conn.execute("BEGIN")
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        return atomic(self._conn, self._lock)
 
     def execute(self, sql: str, params=()) -> list[tuple]:
         with self._lock:

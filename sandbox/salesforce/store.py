@@ -17,7 +17,6 @@ import sqlite3
 import threading
 from array import array
 from collections import OrderedDict
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Iterable, Iterator
 from sandbox.salesforce import soql
 from sandbox.salesforce.schema import OBJECTS, SObject, make_id
 from sandbox.salesforce.soql import STRING_TYPES, Query, SoqlError, quote
+from sandbox.sqlite import atomic, open_store
 
 DEFAULT_BATCH = 2000
 MIN_BATCH, MAX_BATCH = 200, 2000
@@ -175,20 +175,10 @@ class Store:
         self.max_cursors = max_cursors
         self.max_cursor_rows = max_cursor_rows      # bounds snapshot memory (8 bytes a row)
         self._lock = threading.RLock()
-        self._conn = sqlite3.connect(str(path) if path else ":memory:",
-                                     check_same_thread=False, isolation_level=None)
+        self._conn = open_store(path)
         self._cursors: OrderedDict[str, _Cursor] = OrderedDict()
         self._locator_ids = itertools.count(1)
-        self._configure(bool(path))
         self._create_tables()
-
-    def _configure(self, on_disk: bool) -> None:
-        pragmas = ["temp_store = MEMORY"]
-        if on_disk:
-            # A sandbox can be rebuilt from the org at any time: trade durability for load speed.
-            pragmas += ["journal_mode = WAL", "synchronous = OFF", "cache_size = -65536"]
-        for pragma in pragmas:
-            self._conn.execute(f"PRAGMA {pragma}")
 
     def _create_tables(self) -> None:
         with self._lock:
@@ -214,20 +204,9 @@ class Store:
             obj = next((o for n, o in self.objects.items() if n.lower() == name.lower()), None)
         return obj
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self):
         """Hold the store for a multi-step write (validate then write) and make it atomic."""
-        with self._lock:
-            if self._conn.in_transaction:
-                yield
-                return
-            self._conn.execute("BEGIN")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        return atomic(self._conn, self._lock)
 
     # ----------------------------------------------------------------- bulk load
 
