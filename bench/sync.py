@@ -46,15 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", choices=["small", "medium", "large"], default="medium")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--advance-days", type=float, default=7)
+    parser.add_argument("--crm", choices=["salesforce", "hubspot", "both"], default="salesforce")
+    parser.add_argument("--google", action="store_true", help="also sync the reps' Gmail and calendars")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="dealsync-bench-") as tmp:
         tmp = Path(tmp)
-        box, seconds = _timed(lambda: Sandbox(seed=args.seed, size=args.size, workdir=tmp / "sandbox").start())
+        box, seconds = _timed(lambda: Sandbox(seed=args.seed, size=args.size, crm=args.crm, google=args.google,
+                                            workdir=tmp / "sandbox").start())
         try:
-            counts = box.salesforce.store.counts()
-            print(f"size {args.size}, seed {args.seed}: {sum(counts.values()):,} records served "
-                  f"({counts['Opportunity']:,} opportunities); sandbox up in {seconds:.1f} s")
+            print(f"size {args.size}, seed {args.seed}, crm {args.crm}, google {args.google}: "
+                  f"sandbox up in {seconds:.1f} s")
             box.export_credentials()
             config = write_sandbox_config(box, tmp / "dealsync.yaml", tmp / "warehouse.duckdb")
             with dg.DagsterInstance.ephemeral() as instance:
