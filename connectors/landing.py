@@ -18,6 +18,8 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from connectors.errors import ConnectorError
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+# Merges go through raw_*_staging; empty it after each load rather than keep a second copy.
+os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
 
 @dataclass

@@ -75,3 +75,28 @@ def test_demo_syncs_the_sandbox_and_prints_a_summary(tmp_path, monkeypatch, caps
         assert expected in out
     assert (tmp_path / ".dealsync" / "warehouse.duckdb").exists()
     assert (tmp_path / ".dealsync" / "dagster" / "dagster.yaml").exists()  # runs are kept in a local instance
+    _assert_no_body_or_credential_in_any_raw_dataset(tmp_path / ".dealsync" / "warehouse.duckdb", seed=5)
+
+
+def _assert_no_body_or_credential_in_any_raw_dataset(path, seed: int) -> None:
+    """Scan every text value of every raw table for mail bodies and the sandbox's secrets."""
+    import duckdb
+
+    from sandbox.org import SyntheticOrg
+
+    org = SyntheticOrg(seed=seed, size="small", crm="both")
+    bodies = {m["body"].split("\n\n")[1][:60] for _, m in org.gmail_messages(org.now)}
+    bodies = {b for b in bodies if len(b) >= 40}
+    secrets = [v for v in CREDENTIALS.values()]
+    con = duckdb.connect(str(path), read_only=True)
+    columns = con.execute("select table_schema, table_name, column_name from information_schema.columns "
+                          "where table_schema like 'raw_%' and data_type = 'VARCHAR'").fetchall()
+    assert {schema.removesuffix("_staging") for schema, _, _ in columns} == \
+        {"raw_salesforce", "raw_hubspot", "raw_google"}
+    values = [v for schema, table, column in columns
+              for (v,) in con.execute(f'select distinct "{column}" from {schema}."{table}"').fetchall() if v]
+    assert len(bodies) > 100 and len(values) > 10_000
+    text = "\n".join(values)
+    assert not [b for b in bodies if b in text]
+    assert not [s for s in secrets if s in text]
+    assert "PRIVATE KEY" not in text

@@ -118,3 +118,27 @@ def test_revoked_token_fails_clearly_and_the_next_run_recovers(hubspot_box, hubs
     monkeypatch.setenv("DEALSYNC_SANDBOX_HUBSPOT_TOKEN", "pat-na1-new-token")
     assert run_job(hubspot_config, job="sync", instance=instance).success
     _assert_raw_matches(hubspot_box, hubspot_config)
+
+
+def _linked(config_path) -> set[tuple[str, str]]:
+    return set(Warehouse(load_config(config_path).warehouse).fetch(
+        "select from_id, to_id from raw_hubspot.associations where from_type = 'deals' and to_type = 'contacts'"))
+
+
+def test_a_link_added_without_touching_either_record_is_caught_by_the_sweep(hubspot_box, tmp_path, instance):
+    from hubspot import HubSpot
+
+    config = write_config(hubspot_box, tmp_path, only="hubspot", association_sweep_hours=0,
+                          requests_per_second=200, search_requests_per_second=200)
+    assert run_job(config, job="sync", instance=instance).success
+    deals = sorted(i for i, r in _truth(hubspot_box.org, hubspot_box.now, "deals").items() if not r["archived"])
+    contacts = sorted(i for i, r in _truth(hubspot_box.org, hubspot_box.now, "contacts").items() if not r["archived"])
+    deal, contact = deals[0], next(c for c in contacts if (deals[0], c) not in _linked(config))
+
+    # A rep links the contact to the deal in HubSpot: neither record's modified date moves.
+    client = HubSpot(access_token=hubspot_box.credentials["DEALSYNC_SANDBOX_HUBSPOT_TOKEN"],
+                     host=hubspot_box.hubspot.url, ssl_ca_cert=str(hubspot_box.ca.ca_path))
+    client.crm.associations.v4.basic_api.create_default("deals", deal, "contacts", contact)
+
+    assert run_job(config, job="sync", instance=instance).success
+    assert (deal, contact) in _linked(config)

@@ -27,3 +27,6 @@ class HubSpotSettings(BaseModel):
     search_requests_per_second: float = Field(default=4.0, gt=0)
     timeout_seconds: float = Field(default=60.0, gt=0)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    # A new or removed association does not change either record's modified date, so every
+    # record's associations are re-read this often (0: every run).
+    association_sweep_hours: float = Field(default=24.0, ge=0)

@@ -7,7 +7,8 @@
                                            lookback, re-windowing past search's 10,000 cap
   deal_property_history                    every past value of dealstage, amount, closedate,
                                            owner, re-read for each deal that changed
-  associations                             each changed record's links, replaced as a whole
+  associations                             each changed record's links, replaced as a whole;
+                                           every record's links once a day (association_sweep_hours)
   archived_records                         what HubSpot archived (deleted or merged away)
 """
 
@@ -47,6 +48,7 @@ def hubspot_source(settings: HubSpotSettings, streams: tuple[ObjectStream, ...] 
         if stream.associations:
             yield objects | _associations(client, stream)
     yield _archived(client, streams)
+    yield _association_sweep(client, streams, settings.association_sweep_hours)
 
 
 # ------------------------------------------------------------------ small full reads
@@ -173,34 +175,66 @@ def _history(client: HubSpotClient, stream: ObjectStream):
     return history
 
 
+_LINK_COLUMNS = {**{c: {"data_type": "text"} for c in ("from_type", "from_id", "to_type", "to_id", "label")},
+                 "type_id": {"data_type": "bigint"}}
+
+
 def _associations(client: HubSpotClient, stream: ObjectStream):
-    batch = client.api.crm.associations.v4.batch_api
-
-    columns = {c: {"data_type": "text"} for c in ("from_type", "from_id", "to_type", "to_id", "label")}
-
     @dlt.transformer(name=f"{stream.name}_associations", table_name="associations",
-                     write_disposition=_REPLACE_LINKS, merge_key=["from_type", "from_id"],
-                     columns={**columns, "type_id": {"data_type": "bigint"}})
+                     write_disposition=_REPLACE_LINKS, merge_key=["from_type", "from_id"], columns=_LINK_COLUMNS)
     def links(rows: list[dict]) -> Iterator[dict]:
-        # A changed record's links are replaced as a whole; a record with none keeps one
-        # row with to_id NULL, so its old links are still deleted by the merge.
-        for ids in _chunks(_ids(rows), ASSOCIATION_BATCH):
-            linked: set[str] = set()
-            for to_type in stream.associations:
-                request = BatchInputPublicFetchAssociationsBatchRequest(
-                    inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in ids])
-                result = client.call(f"{stream.name}_associations", batch.get_page, stream.name, to_type, request)
-                for item in result.results:
-                    for target in item.to:
-                        for kind in target.association_types:
-                            linked.add(item._from.id)
-                            yield {"from_type": stream.name, "from_id": item._from.id, "to_type": to_type,
-                                   "to_id": str(target.to_object_id), "type_id": kind.type_id, "label": kind.label}
-            for orphan in sorted(set(ids) - linked):
-                yield {"from_type": stream.name, "from_id": orphan, "to_type": None, "to_id": None,
-                       "type_id": None, "label": None}
+        yield from _association_rows(client, stream, _ids(rows))
 
     return links
+
+
+def _association_sweep(client: HubSpotClient, streams: tuple[ObjectStream, ...], every_hours: float):
+    """Re-read every record's links now and then: HubSpot does not bump a record's modified
+    date when a link is added or removed, so the per-change reads alone would miss it."""
+
+    @dlt.resource(name="association_sweep", table_name="associations", write_disposition=_REPLACE_LINKS,
+                  merge_key=["from_type", "from_id"], columns=_LINK_COLUMNS)
+    def sweep() -> Iterator[dict]:
+        state = dlt.current.resource_state()
+        now = datetime.now(timezone.utc)
+        last = state.get("last_sweep")
+        if last is None:      # the first run lists every record, and reads their links with them
+            state["last_sweep"] = now.isoformat()
+            return
+        if (now - datetime.fromisoformat(last)).total_seconds() < every_hours * 3600:
+            return
+        basic = client.api.crm.objects.basic_api
+        for stream in streams:
+            if not stream.associations:
+                continue
+            for page in _pages(lambda after, s=stream: client.call(s.name, basic.get_page, s.name, limit=LIST_PAGE,
+                                                                   after=after, properties=["hs_object_id"])):
+                yield from _association_rows(client, stream, [obj.id for obj in page])
+        state["last_sweep"] = now.isoformat()
+
+    return sweep
+
+
+def _association_rows(client: HubSpotClient, stream: ObjectStream, ids: list[str]) -> Iterator[dict]:
+    """Every link of these records to the stream's associated types. A record's links are
+    replaced as a whole; one with none keeps a row with to_id NULL, so its old links are
+    still deleted by the merge."""
+    batch = client.api.crm.associations.v4.batch_api
+    for chunk in _chunks(ids, ASSOCIATION_BATCH):
+        linked: set[str] = set()
+        for to_type in stream.associations:
+            request = BatchInputPublicFetchAssociationsBatchRequest(
+                inputs=[PublicFetchAssociationsBatchRequest(id=i) for i in chunk])
+            result = client.call(f"{stream.name}_associations", batch.get_page, stream.name, to_type, request)
+            for item in result.results:
+                for target in item.to:
+                    for kind in target.association_types:
+                        linked.add(item._from.id)
+                        yield {"from_type": stream.name, "from_id": item._from.id, "to_type": to_type,
+                               "to_id": str(target.to_object_id), "type_id": kind.type_id, "label": kind.label}
+        for orphan in sorted(set(chunk) - linked):
+            yield {"from_type": stream.name, "from_id": orphan, "to_type": None, "to_id": None,
+                   "type_id": None, "label": None}
 
 
 def _archived(client: HubSpotClient, streams: tuple[ObjectStream, ...]):
