@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import dlt
 from googleapiclient.errors import HttpError
@@ -47,6 +47,22 @@ def google_source(settings: GoogleSettings):
         yield _calendar(settings, users, synced_at)
 
 
+def _follow(stream: str, owners: list[str], state_key: str, full_sync_table: str, owner_column: str,
+            synced_at: datetime, url: str, changes: Callable, full: Callable) -> Iterator[Any]:
+    """Per mailbox or calendar: the changes since its stored cursor, or, on the first run and
+    whenever Google no longer accepts the cursor (changes() returns None), a full read that is
+    logged in `full_sync_table`. The new cursor goes into the resource state with the rows."""
+    cursors = dlt.current.resource_state().setdefault(state_key, {})
+    for owner in owners:
+        with translate_errors(stream, owner, url):
+            result = changes(owner, cursors[owner]) if cursors.get(owner) else None
+            if result is None:
+                result = full(owner)
+                yield _full_sync_row(full_sync_table, {owner_column: owner, "synced_at": synced_at})
+            rows, cursors[owner] = result
+            yield rows
+
+
 def _full_sync_row(table: str, row: dict) -> Any:
     """A row for the log of full re-reads: appended, with its own (no) key."""
     return dlt.mark.with_hints(row, dlt.mark.make_hints(table_name=table, write_disposition="append",
@@ -60,17 +76,11 @@ def _gmail(settings: GoogleSettings, users: dict[str, GoogleUser], synced_at: da
     @dlt.resource(name="gmail_messages", primary_key=["mailbox", "id"], write_disposition="merge",
                   columns=_MESSAGE_COLUMNS)
     def gmail_messages() -> Iterator[Any]:
-        history_ids = dlt.current.resource_state().setdefault("history_ids", {})
-        for mailbox in settings.mailboxes:
-            user = users[mailbox]
-            with translate_errors("gmail_messages", mailbox, str(settings.gmail_url)):
-                start = history_ids.get(mailbox)
-                changes = _gmail_changes(user, start, synced_at) if start else None
-                if changes is None:   # first run, or Gmail no longer has our historyId
-                    changes = _gmail_full(user, settings.gmail_query, synced_at)
-                    yield _full_sync_row("gmail_full_syncs", {"mailbox": mailbox, "synced_at": synced_at})
-                rows, history_ids[mailbox] = changes
-                yield rows
+        yield from _follow(
+            "gmail_messages", settings.mailboxes, "history_ids", "gmail_full_syncs", "mailbox", synced_at,
+            url=str(settings.gmail_url),
+            changes=lambda mailbox, start: _gmail_changes(users[mailbox], start, synced_at),
+            full=lambda mailbox: _gmail_full(users[mailbox], settings.gmail_query, synced_at))
 
     return gmail_messages
 
@@ -168,17 +178,11 @@ def _calendar(settings: GoogleSettings, users: dict[str, GoogleUser], synced_at:
     @dlt.resource(name="calendar_events", primary_key=["calendar_id", "id"], write_disposition="merge",
                   columns=_EVENT_COLUMNS)
     def calendar_events() -> Iterator[Any]:
-        sync_tokens = dlt.current.resource_state().setdefault("sync_tokens", {})
-        for calendar_id in settings.calendars:
-            user = users[calendar_id]
-            with translate_errors("calendar_events", calendar_id, str(settings.calendar_url)):
-                token = sync_tokens.get(calendar_id)
-                changes = _events(user, calendar_id, {"syncToken": token}, synced_at) if token else None
-                if changes is None:   # first run, or the sync token expired (410)
-                    changes = _events(user, calendar_id, {"timeMin": _rfc3339(settings.calendar_start)}, synced_at)
-                    yield _full_sync_row("calendar_full_syncs", {"calendar_id": calendar_id, "synced_at": synced_at})
-                rows, sync_tokens[calendar_id] = changes
-                yield rows
+        yield from _follow(
+            "calendar_events", settings.calendars, "sync_tokens", "calendar_full_syncs", "calendar_id", synced_at,
+            url=str(settings.calendar_url),
+            changes=lambda cal, token: _events(users[cal], cal, {"syncToken": token}, synced_at),
+            full=lambda cal: _events(users[cal], cal, {"timeMin": _rfc3339(settings.calendar_start)}, synced_at))
 
     return calendar_events
 
