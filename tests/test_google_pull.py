@@ -75,6 +75,15 @@ def test_full_then_incremental_through_history_and_sync_tokens(google_box, googl
     assert "messages.list" not in kinds and kinds.count("history.list") >= len(google_box.org.mailboxes())
     event_lists = [r for r in google_box.google.request_log if r.kind == "events.list"]
     assert event_lists and all("syncToken" in r.params for r in event_lists)
+    # the syncToken reads returned exactly the events that changed: single events one item each,
+    # a changed recurring series all of its instances
+    changed = [(cal, e) for cal, e in google_box.org.calendar_changes(before, google_box.now)]
+    singles = sum(1 for _, e in changed if not e.get("recurrence"))
+    series = {(cal, e["id"]) for cal, e in changed if e.get("recurrence")}
+    instances = warehouse.fetch("select calendar_id, recurring_event_id from raw_google.calendar_events "
+                                "where recurring_event_id is not null")
+    expected = singles + sum(1 for key in instances if key in series)
+    assert sum(r.items_returned for r in event_lists) == expected > 0
     fetched = sum(1 for r in google_box.google.request_log if r.kind == "messages.get")
     added = sum(1 for _, m in google_box.org.gmail_changes(before, google_box.now) if m["deletedAt"] is None)
     assert fetched == added > 0
