@@ -61,8 +61,9 @@ def _pull_asset(pull: Pull) -> dg.AssetsDefinition:
             context.log.info(f"sources.{pull.vendor} is not configured: nothing to pull")
             return
         report = PullReport()
-        result = land(pull.source(settings, report), dealsync.warehouse().dlt_destination(), pull.dataset,
-                      pipeline_name=f"dealsync_{pull.vendor}")
+        warehouse = dealsync.warehouse()
+        result = land(pull.source(settings, report), warehouse.dlt_destination(), pull.dataset,
+                      pipeline_name=f"dealsync_{pull.vendor}", loader_file_format=warehouse.loader_file_format)
         for table in pull.tables:
             metadata = {"rows_landed": dg.MetadataValue.int(result.rows_by_table.get(table, 0))}
             if table in report.stopped_early:

@@ -59,3 +59,32 @@ class _EnvProxy(dict):
     def update(self, values):
         for key, value in values.items():
             self._mp.setenv(key, value)
+
+
+@contextmanager
+def warehouse_backend(backend: str, tmp_path):
+    """The `warehouse:` block of a config for this backend; for PostgreSQL, a fresh database on
+    the machine's server (127.0.0.1:5432, user postgres, trust auth), dropped afterwards."""
+    if backend == "duckdb":
+        yield {"backend": "duckdb", "path": str(tmp_path / "warehouse.duckdb")}
+        return
+    import uuid
+
+    import psycopg2
+
+    name = f"dealsync_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    admin.cursor().execute(f"create database {name}")
+    try:
+        yield {"backend": "postgres", "postgres": {"host": "127.0.0.1", "port": 5432, "user": "postgres",
+                                                   "database": name}}
+    finally:
+        admin.cursor().execute(f"drop database if exists {name} with (force)")
+        admin.close()
+
+
+def with_warehouse(config_path, block: dict) -> None:
+    config = yaml.safe_load(config_path.read_text())
+    config["warehouse"] = block
+    config_path.write_text(yaml.safe_dump(config))

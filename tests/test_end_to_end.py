@@ -17,18 +17,20 @@ from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
 from sandbox.runner import SALESFORCE_CREDENTIALS
-from tests.conftest import running_sandbox
+from tests.conftest import running_sandbox, warehouse_backend, with_warehouse
 from tests.truth import expected_metrics
 
 REL = 1e-9
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """One sandbox synced once through Dagster; the tests below only read from it."""
-    tmp = tmp_path_factory.mktemp("e2e")
-    with pytest.MonkeyPatch.context() as mp, running_sandbox(tmp, mp) as box, dg.DagsterInstance.ephemeral() as inst:
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def world(request, tmp_path_factory):
+    """One sandbox synced once through Dagster per warehouse backend; the tests only read from it."""
+    tmp = tmp_path_factory.mktemp(f"e2e-{request.param}")
+    with pytest.MonkeyPatch.context() as mp, running_sandbox(tmp, mp) as box, \
+            dg.DagsterInstance.ephemeral() as inst, warehouse_backend(request.param, tmp) as warehouse_block:
         config = write_sandbox_config(box, tmp / "dealsync.yaml", tmp / "warehouse.duckdb")
+        with_warehouse(config, warehouse_block)
         outcome = run_job(config, instance=inst)
         assert outcome.success, outcome.error
         yield box, outcome, Warehouse(load_config(config).warehouse), inst
@@ -141,7 +143,8 @@ def test_no_secret_reaches_the_warehouse_or_the_event_log(world):
     texts = []
     for schema, table, column in warehouse.fetch(
             "select table_schema, table_name, column_name from information_schema.columns "
-            "where data_type = 'VARCHAR'"):
+            "where data_type in ('VARCHAR', 'character varying', 'text') "
+            "and table_schema in ('model', 'metrics', 'raw_salesforce')"):
         texts += [v for (v,) in warehouse.fetch(f'select distinct "{column}" from "{schema}"."{table}"') if v]
     assert len(texts) > 1000
     for secret in secrets:

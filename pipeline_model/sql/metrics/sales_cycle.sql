@@ -1,6 +1,6 @@
 -- Sales-cycle length: days from a deal's creation to its close, over closed deals (and won only).
 with closed as (
-    select is_won, extract(epoch from (closed_at - created_at)) / 86400.0 as cycle_days
+    select is_won, cast(extract(epoch from (closed_at - created_at)) as double precision) / 86400.0 as cycle_days
     from model.deals where is_closed and closed_at is not null
 )
 select

@@ -32,7 +32,7 @@ select
     m.stage_order                                           as stage_order,
     s.entered_at                                            as entered_at,
     s.exited_at                                             as exited_at,
-    extract(epoch from (s.exited_at - s.entered_at)) / 86400.0 as duration_days,
+    cast(extract(epoch from (s.exited_at - s.entered_at)) as double precision) / 86400.0 as duration_days,
     s.exited_at is null                                     as is_current
 from spells s
 left join model.stage_map m

@@ -1,0 +1,42 @@
+"""The same input gives the same model and metric tables, row for row, on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from jobs.cli import write_sandbox_config
+from jobs.config import load_config
+from jobs.runner import run_job
+from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES
+from pipeline_model.warehouse import Warehouse
+from tests.conftest import warehouse_backend, with_warehouse
+
+
+def _normalised(value):
+    if isinstance(value, float):
+        return round(value, 9)
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc)
+    return value
+
+
+def _table(warehouse: Warehouse, qualified: str) -> list[tuple]:
+    rows = [tuple(_normalised(v) for v in row) for row in warehouse.fetch(f"select * from {qualified}")]
+    return sorted(rows, key=repr)
+
+
+def test_duckdb_and_postgres_hold_identical_tables(sandbox, tmp_path, instance):
+    warehouses = {}
+    for backend in ("duckdb", "postgres"):
+        with warehouse_backend(backend, tmp_path / backend) as block:
+            config = write_sandbox_config(sandbox, tmp_path / f"{backend}.yaml", tmp_path / "unused.duckdb")
+            with_warehouse(config, block)
+            outcome = run_job(config, instance=instance)
+            assert outcome.success, outcome.error
+            warehouse = Warehouse(load_config(config).warehouse)
+            warehouses[backend] = {t.qualified: _table(warehouse, t.qualified)
+                                   for t in (*CONFIG_TABLES, *MODEL_TABLES, *METRIC_TABLES)}
+    duck, pg = warehouses["duckdb"], warehouses["postgres"]
+    assert sum(len(rows) for rows in duck.values()) > 5000
+    for table in duck:
+        assert duck[table] == pg[table], table
