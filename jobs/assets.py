@@ -51,7 +51,7 @@ def _pull_asset(pull: Pull) -> dg.AssetsDefinition:
     @dg.multi_asset(
         name=f"{pull.vendor}_pull",
         specs=[dg.AssetSpec(_key(f"{pull.dataset}.{t}"), group_name=pull.dataset, skippable=True,
-                            description=f"{pull.vendor} {t}, landed by dlt", kinds={pull.vendor, "duckdb"})
+                            description=f"{pull.vendor} {t}, landed by dlt", kinds={pull.vendor, "dlt"})
                for t in pull.tables],
         pool=f"{pull.vendor}_api",
     )
@@ -89,7 +89,7 @@ def stage_tables(dealsync: DealsyncConfigResource):
 
 def _sql_asset(table: Table) -> dg.AssetsDefinition:
     @dg.asset(key=_key(table.qualified), deps=[_key(r) for r in table.reads], group_name=table.schema,
-              description=table.description, kinds={"sql", "duckdb"})
+              description=table.description, kinds={"sql"})
     def _build(dealsync: DealsyncConfigResource) -> dg.MaterializeResult:
         rows = build(dealsync.warehouse(), table)
         return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows)})

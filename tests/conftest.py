@@ -49,6 +49,23 @@ def instance():
         yield inst
 
 
+@pytest.fixture(scope="module")
+def org():
+    """The small seed-42 org, shared by the generator's tests of one file."""
+    from sandbox.org import SyntheticOrg
+
+    return SyntheticOrg(seed=42, size="small")
+
+
+@pytest.fixture(scope="module")
+def sf(org) -> dict:
+    """Its Salesforce records at `now`, by object and id."""
+    out: dict[str, dict] = {}
+    for obj, rec in org.records(org.now):
+        out.setdefault(obj, {})[rec["Id"]] = rec
+    return out
+
+
 class _EnvProxy(dict):
     """Lets Sandbox.export_credentials set env vars through monkeypatch (undone after the test)."""
 

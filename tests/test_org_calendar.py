@@ -11,7 +11,6 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from dateutil.rrule import rrulestr
 
-from sandbox.org import SyntheticOrg
 
 UTC = timezone.utc
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -25,21 +24,8 @@ def start_of(e: dict):
 
 
 @pytest.fixture(scope="module")
-def org() -> SyntheticOrg:
-    return SyntheticOrg(seed=42, size="small")
-
-
-@pytest.fixture(scope="module")
 def events(org) -> list[tuple[str, dict]]:
     return list(org.calendar_events(org.now))
-
-
-@pytest.fixture(scope="module")
-def sf(org) -> dict:
-    out = defaultdict(dict)
-    for obj, rec in org.records(org.now):
-        out[obj][rec["Id"]] = rec
-    return out
 
 
 def test_event_shape(org, events):

@@ -31,21 +31,8 @@ def addresses(m: dict, *names: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def org() -> SyntheticOrg:
-    return SyntheticOrg(seed=42, size="small")
-
-
-@pytest.fixture(scope="module")
 def mail(org) -> list[tuple[str, dict]]:
     return list(org.gmail_messages(org.now))
-
-
-@pytest.fixture(scope="module")
-def sf(org) -> dict:
-    out = defaultdict(dict)
-    for obj, rec in org.records(org.now):
-        out[obj][rec["Id"]] = rec
-    return out
 
 
 # --------------------------------------------------------------------------- shape
