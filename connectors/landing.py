@@ -24,7 +24,6 @@ os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
 @dataclass
 class LandingResult:
-    dataset: str
     rows_by_table: dict[str, int] = field(default_factory=dict)
 
 
@@ -33,7 +32,7 @@ def empty_table_marker() -> Any:
 
     Without it dlt creates no table for a stream that has never returned a row, and every
     model built on the stream fails. The marker loads through INSERT statements because
-    dlt's DuckDB jsonl loader cannot load an empty file.
+    dlt's DuckDB jsonl loader cannot load an empty file (and every destination takes them).
     """
     return dlt.mark.with_hints(dlt.mark.materialize_table_schema(), dlt.mark.make_hints(file_format="insert_values"))
 
@@ -51,7 +50,7 @@ def land(source: Any, destination: Any, dataset: str, pipeline_name: str,
             info = pipeline.run(source, loader_file_format=loader_file_format)
         except PipelineStepFailed as exc:
             raise _root_cause(exc) from None
-        return LandingResult(dataset, _rows_loaded(pipeline, info))
+        return LandingResult(_rows_loaded(pipeline, info))
 
 
 def _rows_loaded(pipeline: Any, info: Any) -> dict[str, int]:
@@ -70,13 +69,13 @@ def _rows_loaded(pipeline: Any, info: Any) -> dict[str, int]:
 
 
 def _root_cause(exc: BaseException) -> Exception:
-    """The ConnectorError behind dlt's wrappers, or a LandingFailed with dlt's message."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectorError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    deepest = exc
-    while deepest.__cause__ or deepest.__context__:
-        deepest = deepest.__cause__ or deepest.__context__
+    """The ConnectorError behind dlt's wrappers, or a LandingFailed naming the deepest cause."""
+    deepest: BaseException = exc
+    while True:
+        if isinstance(deepest, ConnectorError):
+            return deepest
+        nested = deepest.__cause__ or deepest.__context__
+        if nested is None:
+            break
+        deepest = nested
     return LandingFailed(f"{str(exc).splitlines()[0]} {type(deepest).__name__}: {str(deepest)[:300]}")

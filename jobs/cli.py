@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from rich.console import Console
 
-from jobs.config import ConfigError, load_config
+from jobs.config import ConfigError, load_config, open_warehouse
 from jobs.runner import RunOutcome, run_job
 from jobs.summary import print_summary
 from pipeline_model.stages import SALESFORCE_STANDARD
@@ -102,7 +102,7 @@ def _cmd_run(args) -> int:
     config = load_config(args.config, args.warehouse)
     with console.status("Running the full chain through Dagster..."):
         outcome = run_job(args.config, args.warehouse)
-    return _report(outcome, Warehouse(config.warehouse))
+    return _report(outcome, open_warehouse(config))
 
 
 def _cmd_demo(args) -> int:
@@ -118,7 +118,7 @@ def _cmd_demo(args) -> int:
             outcome = run_job(config_path, warehouse_path)
     finally:
         sandbox.stop()
-    code = _report(outcome, Warehouse(load_config(config_path, warehouse_path).warehouse))
+    code = _report(outcome, open_warehouse(load_config(config_path, warehouse_path)))
     if code == 0:
         console.print(f"Warehouse: {warehouse_path.resolve()}  (open it with duckdb; schemas raw_salesforce, "
                       "raw_hubspot, raw_google, model, metrics)")

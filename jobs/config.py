@@ -17,7 +17,8 @@ from connectors.google.settings import GoogleSettings
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from pipeline_model.stages import SALESFORCE_STANDARD, Stage
-from pipeline_model.warehouse import WarehouseSettings
+from connectors.secrets import read_secret
+from pipeline_model.warehouse import Warehouse, WarehouseSettings
 
 DEFAULT_CONFIG = Path("dealsync.yaml")
 
@@ -44,6 +45,13 @@ class DealsyncConfig(BaseModel):
 
     def stage_mappings(self) -> dict[str, dict[str, Stage]]:
         return {name: mapping for name, mapping in self.stages if getattr(self.sources, name, None) is not None}
+
+
+def open_warehouse(config: DealsyncConfig) -> Warehouse:
+    """The configured warehouse, with its password (if any) read from the environment."""
+    pg = config.warehouse.postgres
+    needs_password = config.warehouse.backend == "postgres" and pg.password_env
+    return Warehouse(config.warehouse, read_secret(pg.password_env, "PostgreSQL password") if needs_password else None)
 
 
 class ConfigError(ValueError):

@@ -5,7 +5,7 @@ from typing import Optional
 
 import dagster as dg
 
-from jobs.config import DealsyncConfig, load_config
+from jobs.config import DealsyncConfig, load_config, open_warehouse
 from pipeline_model.warehouse import Warehouse
 
 
@@ -19,4 +19,4 @@ class DealsyncConfigResource(dg.ConfigurableResource):
         return load_config(self.config_path, self.warehouse_path)
 
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.load().warehouse)
+        return open_warehouse(self.load())

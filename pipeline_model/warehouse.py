@@ -13,9 +13,7 @@ from urllib.parse import quote
 from typing import Any, Iterator, Literal
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field
-
-from connectors.secrets import EnvVarName, read_secret
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class PostgresSettings(BaseModel):
@@ -24,7 +22,9 @@ class PostgresSettings(BaseModel):
     port: int = Field(default=5432, gt=0, lt=65536)
     database: str = "dealsync"
     user: str = "postgres"
-    password_env: EnvVarName | None = None     # none: trust / peer / .pgpass authentication
+    # The env var holding the password (read by jobs/, which hands it over); none: trust, peer
+    # or .pgpass authentication.
+    password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class WarehouseSettings(BaseModel):
@@ -35,8 +35,9 @@ class WarehouseSettings(BaseModel):
 
 
 class Warehouse:
-    def __init__(self, settings: WarehouseSettings):
+    def __init__(self, settings: WarehouseSettings, password: SecretStr | None = None):
         self.settings = settings
+        self._password = password
 
     @property
     def path(self) -> Path:
@@ -120,7 +121,6 @@ class Warehouse:
 
     def _postgres_dsn(self, placeholder_password: str = "") -> str:
         pg = self.settings.postgres
-        secret = read_secret(pg.password_env, "PostgreSQL password").get_secret_value() if pg.password_env \
-            else placeholder_password
+        secret = self._password.get_secret_value() if self._password else placeholder_password
         password = f":{quote(secret, safe='')}" if secret else ""
         return f"postgresql://{pg.user}{password}@{pg.host}:{pg.port}/{pg.database}"

@@ -40,3 +40,21 @@ def test_duckdb_and_postgres_hold_identical_tables(sandbox, tmp_path, instance):
     assert sum(len(rows) for rows in duck.values()) > 5000
     for table in duck:
         assert duck[table] == pg[table], table
+
+
+def test_postgres_password_is_read_from_the_variable_the_config_names(tmp_path, monkeypatch):
+    import pytest
+    import yaml
+
+    from connectors.secrets import MissingSecret
+    from jobs.config import open_warehouse
+
+    with warehouse_backend("postgres", tmp_path) as block:
+        block["postgres"]["password_env"] = "DEALSYNC_TEST_PG_PASSWORD"
+        path = tmp_path / "dealsync.yaml"
+        path.write_text(yaml.safe_dump({"warehouse": block, "sources": {"hubspot": {}}}))
+        monkeypatch.delenv("DEALSYNC_TEST_PG_PASSWORD", raising=False)
+        with pytest.raises(MissingSecret, match="DEALSYNC_TEST_PG_PASSWORD"):
+            open_warehouse(load_config(path))
+        monkeypatch.setenv("DEALSYNC_TEST_PG_PASSWORD", "p@ss:w/rd %?")   # characters a DSN must escape
+        assert open_warehouse(load_config(path)).fetch("select 1 + 1") == [(2,)]
