@@ -18,7 +18,8 @@ from connectors.report import PullReport
 from connectors.salesforce.source import salesforce_source
 from connectors.salesforce.streams import STREAMS as SALESFORCE_STREAMS
 from jobs.resources import DealsyncConfigResource
-from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, Table, build, build_stage_tables
+from pipeline_model.migrations import migrate
+from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, SOURCES, Table, build, build_config_tables
 
 
 def _key(qualified: str) -> dg.AssetKey:
@@ -77,26 +78,41 @@ def _pull_asset(pull: Pull) -> dg.AssetsDefinition:
 @dg.multi_asset(
     name="stage_tables",
     specs=[dg.AssetSpec(_key(t.qualified), group_name="model",
-                        description="Canonical stage ladder and each CRM's mapping onto it, from config")
+                        description="Canonical stage ladder, each CRM's mapping onto it and the mail domain "
+                                    "lists, from config")
            for t in CONFIG_TABLES],
 )
-def stage_tables(dealsync: DealsyncConfigResource):
+def stage_tables(context: dg.AssetExecutionContext, dealsync: DealsyncConfigResource):
     config = dealsync.load()
-    counts = build_stage_tables(dealsync.warehouse(), config.stage_mappings())
+    warehouse = dealsync.warehouse()
+    # The first model step: tables dealsync owns are upgraded before anything is built on them.
+    applied = migrate(warehouse)
+    if applied:
+        context.log.info(f"schema migrations applied: {applied}; warehouse at schema {applied[-1]}")
+    counts = build_config_tables(warehouse, config.stage_mappings(), config.identity.mail_domains())
     for qualified, rows in counts.items():
         yield dg.MaterializeResult(asset_key=_key(qualified), metadata={"rows": dg.MetadataValue.int(rows)})
 
 
-def _sql_asset(table: Table) -> dg.AssetsDefinition:
-    @dg.asset(key=_key(table.qualified), deps=[_key(r) for r in table.reads], group_name=table.schema,
-              description=table.description, kinds={"sql"})
+def _sql_asset(table: Table, sources: tuple[str, ...]) -> dg.AssetsDefinition:
+    @dg.asset(key=_key(table.qualified), deps=[_key(r) for r in table.reads_for(sources)],
+              group_name=table.schema, description=table.description, kinds={"sql"})
     def _build(dealsync: DealsyncConfigResource) -> dg.MaterializeResult:
-        rows = build(dealsync.warehouse(), table)
+        rows = build(dealsync.warehouse(), table, dealsync.load().configured_sources())
         return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows)})
 
     return _build
 
 
-RAW_ASSETS = [_pull_asset(p) for p in PULLS]
-MODEL_ASSETS = [stage_tables, *(_sql_asset(t) for t in MODEL_TABLES)]
-METRIC_ASSETS = [_sql_asset(t) for t in METRIC_TABLES]
+def raw_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:
+    """The pulls of the configured sources only: a pull that yields nothing would make Dagster
+    skip every table downstream of it."""
+    return [_pull_asset(p) for p in PULLS if p.vendor in sources]
+
+
+def model_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:
+    return [stage_tables, *(_sql_asset(t, sources) for t in MODEL_TABLES)]
+
+
+def metric_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:
+    return [_sql_asset(t, sources) for t in METRIC_TABLES]

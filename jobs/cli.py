@@ -3,6 +3,7 @@
   dealsync sandbox [--seed N] [--size small|medium|large] [--write-config FILE]
   dealsync run     [--config FILE] [--warehouse PATH]
   dealsync demo    [--seed N]
+  dealsync migrate [--config FILE] [--warehouse PATH]
 
 Errors print as one clear message and exit 1; no tracebacks for problems the
 user can fix (bad config, unreachable server, refused login).
@@ -22,6 +23,7 @@ from rich.console import Console
 from jobs.config import ConfigError, load_config, open_warehouse
 from jobs.runner import RunOutcome, run_job
 from jobs.summary import print_summary
+from pipeline_model.migrations import MigrationError, migrate, schema_version
 from pipeline_model.stages import SALESFORCE_STANDARD
 from pipeline_model.warehouse import Warehouse
 from sandbox.runner import Sandbox
@@ -64,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--size", choices=["small", "medium", "large"], default="small")
     demo.add_argument("--crm", choices=CRM_MODES, default="both", help="where the sandbox org lives")
     demo.set_defaults(handler=_cmd_demo)
+
+    migrate_cmd = sub.add_parser("migrate", help="upgrade the warehouse tables dealsync owns to this release")
+    migrate_cmd.add_argument("--config", type=Path, default=Path("dealsync.yaml"))
+    migrate_cmd.add_argument("--warehouse", type=Path, help="override warehouse.path from the config")
+    migrate_cmd.set_defaults(handler=_cmd_migrate)
     return parser
 
 
@@ -123,6 +130,22 @@ def _cmd_demo(args) -> int:
         console.print(f"Warehouse: {warehouse_path.resolve()}  (open it with duckdb; schemas raw_salesforce, "
                       "raw_hubspot, raw_google, model, metrics)")
     return code
+
+
+def _cmd_migrate(args) -> int:
+    warehouse = open_warehouse(load_config(args.config, args.warehouse))
+    try:
+        applied = migrate(warehouse)
+    except MigrationError as exc:
+        err_console.print("[red]schema migration error[/]", highlight=False)
+        err_console.print(str(exc), highlight=False, markup=False)
+        return 1
+    if applied:
+        console.print(f"Applied schema migrations: {', '.join(map(str, applied))}", highlight=False)
+    else:
+        console.print("Nothing to apply: the warehouse is up to date.", highlight=False)
+    console.print(f"Warehouse schema version: {schema_version(warehouse)}", highlight=False)
+    return 0
 
 
 def _report(outcome: RunOutcome, warehouse: Warehouse) -> int:

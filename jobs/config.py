@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from connectors.google.settings import GoogleSettings
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
-from pipeline_model.stages import SALESFORCE_STANDARD, Stage
 from connectors.secrets import read_secret
+from pipeline_model.identity import IdentitySettings
+from pipeline_model.stages import HUBSPOT_DEFAULT, SALESFORCE_STANDARD, Stage
 from pipeline_model.warehouse import Warehouse, WarehouseSettings
 
 DEFAULT_CONFIG = Path("dealsync.yaml")
@@ -35,6 +36,7 @@ class StagesConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     salesforce: dict[str, Stage] = Field(default_factory=lambda: dict(SALESFORCE_STANDARD))
+    hubspot: dict[str, Stage] = Field(default_factory=lambda: dict(HUBSPOT_DEFAULT))
 
 
 class DealsyncConfig(BaseModel):
@@ -42,6 +44,10 @@ class DealsyncConfig(BaseModel):
     warehouse: WarehouseSettings = Field(default_factory=WarehouseSettings)
     sources: SourcesConfig
     stages: StagesConfig = Field(default_factory=StagesConfig)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
+
+    def configured_sources(self) -> list[str]:
+        return [name for name in SourcesConfig.model_fields if getattr(self.sources, name) is not None]
 
     def stage_mappings(self) -> dict[str, dict[str, Stage]]:
         return {name: mapping for name, mapping in self.stages if getattr(self.sources, name, None) is not None}
@@ -65,7 +71,7 @@ def load_config(path: Path | str = DEFAULT_CONFIG, warehouse_path: Path | str | 
         config = DealsyncConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(path, exc)) from None
-    if not any(getattr(config.sources, name) for name in SourcesConfig.model_fields):
+    if not config.configured_sources():
         raise ConfigError(f"{path}: sources: configure at least one source (e.g. sources.salesforce)")
     _resolve_paths(config, path.parent, warehouse_path)
     return config

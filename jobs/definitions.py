@@ -13,31 +13,33 @@ import os
 
 import dagster as dg
 
-from jobs.assets import METRIC_ASSETS, MODEL_ASSETS, RAW_ASSETS
+from jobs.assets import metric_assets, model_assets, raw_assets
+from jobs.config import ConfigError
 from jobs.resources import DealsyncConfigResource
-
-ALL_ASSETS = [*RAW_ASSETS, *MODEL_ASSETS, *METRIC_ASSETS]
-
-sync_job = dg.define_asset_job("sync", selection=dg.AssetSelection.assets(*RAW_ASSETS),
-                               executor_def=dg.in_process_executor)
-metrics_job = dg.define_asset_job("metrics", selection=dg.AssetSelection.assets(*MODEL_ASSETS, *METRIC_ASSETS),
-                                  executor_def=dg.in_process_executor)
-full_chain_job = dg.define_asset_job("full_chain", selection=dg.AssetSelection.all(),
-                                     executor_def=dg.in_process_executor)
-
-hourly_chain = dg.ScheduleDefinition(name="hourly_full_chain", job=full_chain_job, cron_schedule="0 * * * *",
-                                     default_status=dg.DefaultScheduleStatus.STOPPED)
+from pipeline_model.tables import SOURCES
 
 
 def build_definitions(config_path: str | None = None, warehouse_path: str | None = None) -> dg.Definitions:
+    """The assets of the configured sources (all of them while no valid config is found)."""
     resource = DealsyncConfigResource(
         config_path=config_path or os.environ.get("DEALSYNC_CONFIG", "dealsync.yaml"),
         warehouse_path=warehouse_path or os.environ.get("DEALSYNC_WAREHOUSE"),
     )
+    try:
+        sources = tuple(resource.load().configured_sources())
+    except ConfigError:
+        sources = SOURCES     # the code location still loads; a run reports the config problem
+    raw, model, metrics = raw_assets(sources), model_assets(sources), metric_assets(sources)
+    full_chain = dg.define_asset_job("full_chain", selection=dg.AssetSelection.all(),
+                                     executor_def=dg.in_process_executor)
     return dg.Definitions(
-        assets=ALL_ASSETS,
-        jobs=[sync_job, metrics_job, full_chain_job],
-        schedules=[hourly_chain],
+        assets=[*raw, *model, *metrics],
+        jobs=[dg.define_asset_job("sync", selection=dg.AssetSelection.assets(*raw), executor_def=dg.in_process_executor),
+              dg.define_asset_job("metrics", selection=dg.AssetSelection.assets(*model, *metrics),
+                                  executor_def=dg.in_process_executor),
+              full_chain],
+        schedules=[dg.ScheduleDefinition(name="hourly_full_chain", job=full_chain, cron_schedule="0 * * * *",
+                                         default_status=dg.DefaultScheduleStatus.STOPPED)],
         resources={"dealsync": resource},
     )
 

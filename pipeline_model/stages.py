@@ -45,3 +45,17 @@ SALESFORCE_STANDARD: dict[str, Stage] = {
     "Closed Won": Stage.closed_won,
     "Closed Lost": Stage.closed_lost,
 }
+
+
+# HubSpot's default deal pipeline, by stage id (the value `dealstage` holds).
+HUBSPOT_DEFAULT: dict[str, Stage] = {
+    "appointmentscheduled": Stage.prospecting,
+    "qualifiedtobuy": Stage.qualification,
+    "presentationscheduled": Stage.needs_analysis,
+    "decisionmakerboughtin": Stage.proposal,
+    "contractsent": Stage.negotiation,
+    "closedwon": Stage.closed_won,
+    "closedlost": Stage.closed_lost,
+}
+
+DEFAULT_MAPPINGS: dict[str, dict[str, Stage]] = {"salesforce": SALESFORCE_STANDARD, "hubspot": HUBSPOT_DEFAULT}

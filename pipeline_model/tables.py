@@ -1,10 +1,13 @@
 """The warehouse tables the model builds, and how each is built.
 
 Unified tables live in schema `model`, metric tables in `metrics`. Each SQL table
-is one file under `sql/<schema>/<name>.sql` holding a SELECT; what it reads is
-read off the SQL itself, so lineage cannot drift from the code. Two small tables
-come from configuration instead of SQL: `model.stages` (the canonical ladder) and
-`model.stage_map` (each CRM stage onto that ladder).
+is either one file `sql/<schema>/<name>.sql` holding a SELECT, or a folder
+`sql/<schema>/<name>/` holding one SELECT per source (`salesforce.sql`,
+`hubspot.sql`, `google.sql`) with the same columns: the table is the union of the
+parts whose source is configured. What a table reads is read off its SQL, so
+lineage cannot drift from the code. Two small tables come from configuration
+instead of SQL: `model.stages` (the canonical ladder), `model.stage_map` (each
+CRM stage onto that ladder) and `model.mail_domains` (internal and personal domains).
 """
 
 from __future__ import annotations
@@ -13,12 +16,31 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Iterable
 
 from pipeline_model.stages import Stage
 from pipeline_model.warehouse import Warehouse
 
 SQL_DIR = Path(__file__).parent / "sql"
+SOURCES = ("salesforce", "hubspot", "google")
 _TABLE_REF = re.compile(r"\b((?:raw_[a-z]+|model|metrics)\.[a-z_]+)\b")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One SELECT of a table: the whole table, or one source's rows of it."""
+
+    path: Path
+    source: str | None          # None: the table is not split by source
+
+    @cached_property
+    def select(self) -> str:
+        return self.path.read_text()
+
+    @cached_property
+    def reads(self) -> tuple[str, ...]:
+        refs = _TABLE_REF.findall(re.sub(r"--[^\n]*", "", self.select))
+        return tuple(sorted(set(refs)))
 
 
 @dataclass(frozen=True)
@@ -30,31 +52,42 @@ class Table:
     def qualified(self) -> str:
         return f"{self.schema}.{self.name}"
 
+    @cached_property
+    def parts(self) -> tuple[Part, ...]:
+        single = SQL_DIR / self.schema / f"{self.name}.sql"
+        if single.exists():
+            return (Part(single, None),)
+        folder = SQL_DIR / self.schema / self.name
+        return tuple(Part(folder / f"{s}.sql", s) for s in SOURCES if (folder / f"{s}.sql").exists())
+
+    def parts_for(self, sources: Iterable[str]) -> tuple[Part, ...]:
+        wanted = set(sources)
+        return tuple(p for p in self.parts if p.source is None or p.source in wanted)
+
+    def reads_for(self, sources: Iterable[str] = SOURCES) -> tuple[str, ...]:
+        """Qualified names of the tables this one reads when `sources` are configured."""
+        return tuple(sorted({r for p in self.parts_for(sources) for r in p.reads if r != self.qualified}))
+
     @property
-    def sql_path(self) -> Path:
-        return SQL_DIR / self.schema / f"{self.name}.sql"
-
-    @cached_property
-    def select(self) -> str:
-        return self.sql_path.read_text()
-
-    @cached_property
     def reads(self) -> tuple[str, ...]:
-        """Qualified names of the tables this one's SQL reads."""
-        refs = _TABLE_REF.findall(re.sub(r"--[^\n]*", "", self.select))
-        return tuple(sorted({r for r in refs if r != self.qualified}))
+        return self.reads_for(SOURCES)
 
     @cached_property
     def description(self) -> str:
-        """The SQL file's leading comment."""
-        lines = [ln[2:].strip() for ln in self.select.splitlines() if ln.startswith("--")]
+        """The leading comment of the table's (first) SQL file."""
+        lines = [ln[2:].strip() for ln in self.parts[0].select.splitlines() if ln.startswith("--")]
         return " ".join(lines)
 
 
-CONFIG_TABLES = (Table("model", "stages"), Table("model", "stage_map"))
+CONFIG_TABLES = (Table("model", "stages"), Table("model", "stage_map"), Table("model", "mail_domains"))
 
+# In build order: each table reads only tables before it.
 MODEL_TABLES = tuple(Table("model", n) for n in (
-    "owners", "accounts", "contacts", "deal_stage_history", "deals", "activities", "unmapped_stages"))
+    "source_owners", "source_accounts", "source_contacts", "known_domains", "identity_map",
+    "owners", "accounts", "account_domains", "contacts",
+    "crm_stages", "stage_changes", "deal_stage_history", "deals", "unmapped_stages",
+    "activity_records", "deal_contacts", "activity_sources", "activities", "activity_participants",
+    "deal_activities"))
 
 METRIC_TABLES = tuple(Table("metrics", n) for n in (
     "pipeline_by_stage", "win_rates", "time_in_stage", "sales_cycle"))
@@ -64,19 +97,28 @@ class MissingInput(RuntimeError):
     """A table the SQL reads does not exist yet."""
 
 
-def build(warehouse: Warehouse, table: Table) -> int:
-    """(Re)build one SQL table atomically; returns its row count."""
-    _check_inputs(warehouse, table)
-    warehouse.run_in_transaction([
-        f"create schema if not exists {table.schema}",
-        f"drop table if exists {table.qualified}",
-        f"create table {table.qualified} as\n{table.select}",
-    ])
+def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) -> int:
+    """(Re)build one SQL table atomically from the parts of the configured `sources`; returns its row count."""
+    parts = table.parts_for(sources)
+    if not parts:
+        raise MissingInput(f"{table.qualified} cannot be built: none of its sources "
+                           f"({', '.join(p.source for p in table.parts)}) is configured")
+    _check_inputs(warehouse, table, parts)
+    first, *others = parts
+    statements = [f"create schema if not exists {table.schema}",
+                  f"drop table if exists {table.qualified}",
+                  f"create table {table.qualified} as\n{first.select}"]
+    if others:
+        columns = ", ".join(_columns(warehouse, first.select))
+        statements += [f"insert into {table.qualified} ({columns})\nselect {columns} from (\n{p.select}\n) part"
+                       for p in others]
+    warehouse.run_in_transaction(statements)
     return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
 
 
-def build_stage_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stage]]) -> dict[str, int]:
-    """Write the canonical ladder and every CRM's stage mapping from configuration."""
+def build_config_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stage]],
+                        mail_domains: list[tuple[str, str]]) -> dict[str, int]:
+    """Write the canonical ladder, every CRM's stage mapping and the mail domain lists from configuration."""
     ladder = [(s.value, s.order, s.is_closed, s.is_won) for s in Stage]
     mapping = [(system, crm_stage, stage.value, stage.order)
                for system, stages in sorted(mappings.items()) for crm_stage, stage in stages.items()]
@@ -90,12 +132,21 @@ def build_stage_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stage
         "create table model.stage_map (source_system varchar not null, source_stage varchar not null,"
         " stage varchar not null, stage_order integer not null, primary key (source_system, source_stage))",
         ("insert into model.stage_map values (?, ?, ?, ?)", mapping),
+        "drop table if exists model.mail_domains",
+        "create table model.mail_domains (domain varchar primary key, kind varchar not null)",
+        ("insert into model.mail_domains values (?, ?)", mail_domains),
     ])
-    return {"model.stages": len(ladder), "model.stage_map": len(mapping)}
+    return {"model.stages": len(ladder), "model.stage_map": len(mapping), "model.mail_domains": len(mail_domains)}
 
 
-def _check_inputs(warehouse: Warehouse, table: Table) -> None:
-    missing = [ref for ref in table.reads if not warehouse.table_exists(*ref.split("."))]
+def _columns(warehouse: Warehouse, select: str) -> list[str]:
+    """The column names a SELECT yields, without running it over the data."""
+    return warehouse.column_names(f"select * from (\n{select}\n) part where 1 = 0")
+
+
+def _check_inputs(warehouse: Warehouse, table: Table, parts: tuple[Part, ...]) -> None:
+    reads = {r for p in parts for r in p.reads if r != table.qualified}
+    missing = sorted(ref for ref in reads if not warehouse.table_exists(*ref.split(".")))
     if missing:
         raise MissingInput(f"{table.qualified} cannot be built: {', '.join(missing)} does not exist yet "
                            "(run a sync first; a stream that has never returned a row has no table)")

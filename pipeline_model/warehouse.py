@@ -94,6 +94,9 @@ class Warehouse:
         names, rows = self._query(sql, params)
         return [dict(zip(names, row)) for row in rows]
 
+    def column_names(self, sql: str) -> list[str]:
+        return self._query(sql, None)[0]
+
     def table_exists(self, schema: str, table: str) -> bool:
         rows = self.fetch("select 1 from information_schema.tables where table_schema = ? and table_name = ?",
                           [schema, table])

@@ -31,6 +31,19 @@ def write_config(box: Sandbox, tmp_path, only: str | None = None, **overrides):
     return path
 
 
+def unthrottled_config(box: Sandbox, path, warehouse_path):
+    """The sandbox's dealsync.yaml with the HubSpot and Google request budgets raised: the
+    emulators enforce no rate limit, and tests should not wait on a production one."""
+    write_sandbox_config(box, path, warehouse_path)
+    config = yaml.safe_load(path.read_text())
+    if "hubspot" in config["sources"]:
+        config["sources"]["hubspot"].update(requests_per_second=500, search_requests_per_second=500)
+    if "google" in config["sources"]:
+        config["sources"]["google"].update(requests_per_second=500)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
     """A fresh small sandbox per test: tests that advance time must not share one."""

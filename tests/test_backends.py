@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from jobs.cli import write_sandbox_config
 from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES
 from pipeline_model.warehouse import Warehouse
-from tests.conftest import warehouse_backend, with_warehouse
+from tests.conftest import running_sandbox, unthrottled_config, warehouse_backend, with_warehouse
 
 
 def _normalised(value):
@@ -25,17 +24,19 @@ def _table(warehouse: Warehouse, qualified: str) -> list[tuple]:
     return sorted(rows, key=repr)
 
 
-def test_duckdb_and_postgres_hold_identical_tables(sandbox, tmp_path, instance):
+def test_duckdb_and_postgres_hold_identical_tables(tmp_path, monkeypatch, instance):
+    """Both CRMs and the inboxes: identity matching, activity folding and deal matching included."""
     warehouses = {}
-    for backend in ("duckdb", "postgres"):
-        with warehouse_backend(backend, tmp_path / backend) as block:
-            config = write_sandbox_config(sandbox, tmp_path / f"{backend}.yaml", tmp_path / "unused.duckdb")
-            with_warehouse(config, block)
-            outcome = run_job(config, instance=instance)
-            assert outcome.success, outcome.error
-            warehouse = Warehouse(load_config(config).warehouse)
-            warehouses[backend] = {t.qualified: _table(warehouse, t.qualified)
-                                   for t in (*CONFIG_TABLES, *MODEL_TABLES, *METRIC_TABLES)}
+    with running_sandbox(tmp_path, monkeypatch, crm="both", google=True) as sandbox:
+        for backend in ("duckdb", "postgres"):
+            with warehouse_backend(backend, tmp_path / backend) as block:
+                config = unthrottled_config(sandbox, tmp_path / f"{backend}.yaml", tmp_path / "unused.duckdb")
+                with_warehouse(config, block)
+                outcome = run_job(config, instance=instance)
+                assert outcome.success, outcome.error
+                warehouse = Warehouse(load_config(config).warehouse)
+                warehouses[backend] = {t.qualified: _table(warehouse, t.qualified)
+                                       for t in (*CONFIG_TABLES, *MODEL_TABLES, *METRIC_TABLES)}
     duck, pg = warehouses["duckdb"], warehouses["postgres"]
     assert sum(len(rows) for rows in duck.values()) > 5000
     for table in duck:

@@ -46,3 +46,21 @@ def _key(name: str):
     from dagster import AssetKey
 
     return AssetKey(name.split("/"))
+
+
+def test_only_configured_sources_get_pull_assets(tmp_path):
+    """A pull that yields nothing makes Dagster skip everything downstream, so an unconfigured
+    source must have no pull asset, and no model table may depend on its raw tables."""
+    import yaml
+
+    from jobs.definitions import build_definitions
+
+    config = tmp_path / "dealsync.yaml"
+    config.write_text(yaml.safe_dump({"sources": {"salesforce": {"login_url": "https://127.0.0.1:1"}}}))
+    graph = build_definitions(str(config)).resolve_asset_graph()
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert "raw_salesforce/opportunities" in keys and "model/deal_activities" in keys
+    assert not any(k.startswith(("raw_hubspot/", "raw_google/")) for k in keys), sorted(keys)
+    assert {"model/stage_changes", "model/identity_map"} <= {
+        p.to_user_string() for p in graph.get(_key("model/deal_stage_history")).parent_keys
+        | graph.get(_key("model/deals")).parent_keys}

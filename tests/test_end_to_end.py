@@ -1,24 +1,27 @@
-"""The whole chain through Dagster against the Salesforce emulator, checked against ground truth.
+"""The whole chain through Dagster against all four emulators, checked against ground truth.
 
-The real simple-salesforce client talks HTTPS to the emulator; every metric is
-compared with the same figure computed from the generator's own deals.
+The org migrated from Salesforce to HubSpot halfway (crm="both"), and its reps' Gmail and
+calendars are synced too. The real vendor clients talk HTTPS to the emulators; the unified
+model and every metric are compared with the same figures computed from the generator's
+own deals, identities and mail.
 """
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
 from pathlib import Path
 
 import dagster as dg
 from dagster._serdes import serialize_value
 import pytest
 
-from jobs.cli import write_sandbox_config
 from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
 from sandbox.runner import SALESFORCE_CREDENTIALS
-from tests.conftest import running_sandbox, warehouse_backend, with_warehouse
-from tests.truth import expected_metrics
+from tests.conftest import running_sandbox, unthrottled_config, warehouse_backend, with_warehouse
+from tests.truth import PREDICTED_SQL, activity_truth, canonical_stage, expected_metrics, score_matching
 
 REL = 1e-9
 
@@ -27,9 +30,9 @@ REL = 1e-9
 def world(request, tmp_path_factory):
     """One sandbox synced once through Dagster per warehouse backend; the tests only read from it."""
     tmp = tmp_path_factory.mktemp(f"e2e-{request.param}")
-    with pytest.MonkeyPatch.context() as mp, running_sandbox(tmp, mp) as box, \
+    with pytest.MonkeyPatch.context() as mp, running_sandbox(tmp, mp, crm="both", google=True) as box, \
             dg.DagsterInstance.ephemeral() as inst, warehouse_backend(request.param, tmp) as warehouse_block:
-        config = write_sandbox_config(box, tmp / "dealsync.yaml", tmp / "warehouse.duckdb")
+        config = unthrottled_config(box, tmp / "dealsync.yaml", tmp / "warehouse.duckdb")
         with_warehouse(config, warehouse_block)
         outcome = run_job(config, instance=inst)
         assert outcome.success, outcome.error
@@ -42,9 +45,14 @@ def sandbox(world):
 
 
 @pytest.fixture
-def synced(world):
+def live_deals(sandbox):
+    return {f"{d.source_system}:{d.id}": d for d in sandbox.org.deals(sandbox.now) if not d.deleted}
+
+
+@pytest.fixture
+def synced(world, live_deals):
     box, outcome, warehouse, _ = world
-    return outcome, warehouse, expected_metrics(list(box.org.deals(box.salesforce.now)))
+    return outcome, warehouse, expected_metrics(list(box.org.deals(box.now)))
 
 
 def test_every_stream_lands_and_every_model_table_builds(synced, sandbox):
@@ -53,30 +61,71 @@ def test_every_stream_lands_and_every_model_table_builds(synced, sandbox):
     assert len(raw) == 8 and all(n > 0 for n in raw.values()), raw
     served = sandbox.salesforce.store.counts()["Opportunity"]
     assert raw["raw_salesforce/opportunities"] == served
-    for table in ("owners", "accounts", "contacts", "deals", "deal_stage_history", "activities"):
+    for vendor, table in (("hubspot", "deals"), ("hubspot", "emails"), ("google", "gmail_messages"),
+                          ("google", "calendar_events")):
+        assert outcome.rows_by_asset[f"raw_{vendor}/{table}"] > 0, table
+    for table in ("owners", "accounts", "contacts", "identity_map", "deals", "deal_stage_history", "activities",
+                  "activity_participants", "deal_activities", "deal_contacts"):
         assert outcome.rows_by_asset[f"model/{table}"] > 0, table
     assert warehouse.fetch("select count(*) from model.unmapped_stages")[0][0] == 0
+    systems = dict(warehouse.fetch("select source_system, count(*) from model.deals group by source_system"))
+    assert systems["salesforce"] > 0 and systems["hubspot"] > 0
 
 
-def test_deals_match_ground_truth(synced, sandbox):
+def test_deals_match_ground_truth(synced, live_deals):
     _, warehouse, _ = synced
-    truth = {d.id: d for d in sandbox.org.deals(sandbox.salesforce.now) if not d.deleted}
     rows = warehouse.fetch_dicts("select * from model.deals")
-    assert {r["source_id"] for r in rows} == set(truth)
+    assert {r["deal_id"] for r in rows} == set(live_deals)
     for r in rows:
-        d = truth[r["source_id"]]
+        d = live_deals[r["deal_id"]]
         assert (r["source_stage"], r["is_closed"], r["is_won"], r["amount"]) == (d.stage, d.is_closed, d.is_won, d.amount)
+        assert r["stage"] == canonical_stage(d, d.stage)
         assert r["closed_at"] == d.closed_at and r["created_at"] == d.created_at
 
 
-def test_stage_spells_match_ground_truth(synced, sandbox):
+def test_stage_spells_from_both_crms_match_ground_truth(synced, live_deals):
     _, warehouse, _ = synced
-    truth = {d.id: d.spells for d in sandbox.org.deals(sandbox.salesforce.now) if not d.deleted}
-    got: dict[str, list] = {}
+    got: dict[str, list] = defaultdict(list)
     for r in warehouse.fetch_dicts("select * from model.deal_stage_history order by deal_id, spell_number"):
-        got.setdefault(r["deal_id"].removeprefix("salesforce:"), []).append(
-            (r["source_stage"], r["entered_at"], r["exited_at"]))
-    assert got == {k: [(s.stage, s.entered_at, s.exited_at) for s in v] for k, v in truth.items()}
+        got[r["deal_id"]].append((r["source_stage"], r["entered_at"], r["exited_at"]))
+    assert dict(got) == {k: [(s.stage, s.entered_at, s.exited_at) for s in d.spells] for k, d in live_deals.items()}
+
+
+def test_one_owner_account_and_contact_per_real_world_entity(synced, sandbox):
+    """Both CRMs' records of one company or person resolve to one row (merged-away HubSpot
+    duplicates included), and different ones never share a row."""
+    _, warehouse, _ = synced
+    canonical = {(r["source_system"], r["source_id"]): (r["entity"], r["canonical_id"])
+                 for r in warehouse.fetch_dicts("select * from model.identity_map")}
+    resolved: dict[str, set] = defaultdict(set)      # real-world key -> canonical ids its records got
+    in_both = 0
+    for identity in sandbox.org.identities():
+        ids = {canonical[(system, identity[system])] for system in ("salesforce", "hubspot")
+               if identity[system] is not None and (system, identity[system]) in canonical}
+        resolved[identity["key"]] |= ids
+        in_both += len(ids) == 1 and all(identity[s] and (s, identity[s]) in canonical for s in ("salesforce", "hubspot"))
+    assert in_both > 100, "the org should have companies and people in both CRMs"
+    assert all(len(ids) == 1 for ids in resolved.values() if ids), \
+        [k for k, ids in resolved.items() if len(ids) > 1][:5]
+    owners_of = defaultdict(set)
+    for key, ids in resolved.items():
+        for entity, canonical_id in ids:
+            owners_of[canonical_id].add(key)
+    assert all(len(keys) == 1 for keys in owners_of.values()), "two real-world entities share one row"
+    for entity, table, column in (("account", "accounts", "account_id"), ("contact", "contacts", "contact_id"),
+                                  ("owner", "owners", "owner_id")):
+        rows = [r for (r,) in warehouse.fetch(f"select {column} from model.{table}")]
+        assert len(rows) == len(set(rows))
+        assert set(rows) == {c for e, c in canonical.values() if e == entity}
+
+
+def test_mail_and_meetings_are_matched_to_their_deals(world):
+    box, _, warehouse, _ = world
+    predicted = {r: (deal, rule) for r, deal, rule in warehouse.fetch(PREDICTED_SQL)}
+    score = score_matching(activity_truth(box.org, box.now), predicted)
+    assert score.deal_items > 1000
+    assert score.precision >= 0.98 and score.recall >= 0.95, (score.precision, score.recall, score.by_rule)
+    assert score.by_rule["internal_only"][0] > 100     # internal mail is recognised, never matched
 
 
 def test_pipeline_by_stage(synced):
@@ -129,14 +178,18 @@ def test_data_dictionary_matches_the_warehouse(synced):
     actual: dict[str, list[str]] = {}
     for schema, table, column in warehouse.fetch(
             "select table_schema, table_name, column_name from information_schema.columns "
-            "where table_schema in ('model', 'metrics') order by table_schema, table_name, ordinal_position"):
+            "where table_schema in ('model', 'metrics', 'history', 'dealsync_meta') "
+            "order by table_schema, table_name, ordinal_position"):
         actual.setdefault(f"{schema}.{table}", []).append(column)
     assert _documented_columns() == actual
 
 
 def test_no_secret_reaches_the_warehouse_or_the_event_log(world):
     box, outcome, warehouse, instance = world
-    secrets = [*SALESFORCE_CREDENTIALS.values(), *box.salesforce.issued_sessions()]
+    credentials = dict(box.credentials)
+    google_key = json.loads(credentials.pop("DEALSYNC_SANDBOX_GOOGLE_KEY"))
+    secrets = [*SALESFORCE_CREDENTIALS.values(), *box.salesforce.issued_sessions(), *credentials.values(),
+               google_key["private_key"]]
     assert len(secrets) > 3, "the run should have logged in"
     event_log = "\n".join(serialize_value(entry) for entry in instance.all_logs(outcome.run_id))
     assert "salesforce_pull" in event_log
@@ -144,7 +197,7 @@ def test_no_secret_reaches_the_warehouse_or_the_event_log(world):
     for schema, table, column in warehouse.fetch(
             "select table_schema, table_name, column_name from information_schema.columns "
             "where data_type in ('VARCHAR', 'character varying', 'text') "
-            "and table_schema in ('model', 'metrics', 'raw_salesforce')"):
+            "and table_schema in ('model', 'metrics', 'raw_salesforce', 'raw_hubspot', 'raw_google')"):
         texts += [v for (v,) in warehouse.fetch(f'select distinct "{column}" from "{schema}"."{table}"') if v]
     assert len(texts) > 1000
     for secret in secrets:

@@ -24,7 +24,7 @@ from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, PublicObject
 from connectors.errors import SourceRejected
 from connectors.hubspot.client import VENDOR, HubSpotClient
 from connectors.hubspot.settings import HubSpotSettings
-from connectors.hubspot.streams import OBJECT_STREAMS, TYPES, ObjectStream
+from connectors.hubspot.streams import OBJECT_STREAMS, TYPES, ObjectStream, derive
 from connectors.landing import empty_table_marker
 
 SEARCH_CAP = 10_000       # search refuses to page past this many results
@@ -91,7 +91,7 @@ def _pipelines(client: HubSpotClient):
 def _objects(client: HubSpotClient, stream: ObjectStream, settings: HubSpotSettings):
     columns = {"id": {"data_type": "text", "nullable": False}, "created_at": {"data_type": "timestamp"},
                "updated_at": {"data_type": "timestamp"}, "archived": {"data_type": "bool"},
-               **{p: {"data_type": TYPES.get(p, "text")} for p in stream.properties}}
+               **{p: {"data_type": TYPES.get(p, "text")} for p in (*stream.properties, *stream.derived)}}
     lookback = settings.lookback_minutes * 60
 
     @dlt.resource(name=stream.name, primary_key="id", write_disposition="merge", columns=columns)
@@ -151,6 +151,7 @@ def _row(stream: ObjectStream, obj: Any) -> dict:
     row = {"id": obj.id, "created_at": obj.created_at, "updated_at": obj.updated_at, "archived": bool(obj.archived)}
     for name in stream.properties:
         row[name] = _typed(stream.name, name, props.get(name))
+    row.update(derive(stream, props))
     return row
 
 

@@ -7,6 +7,7 @@ Email bodies (hs_email_text, hs_email_html) are never requested.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 
@@ -17,6 +18,7 @@ class ObjectStream:
     modified_property: str = "hs_lastmodifieddate"
     history: tuple[str, ...] = ()       # properties whose every past value is kept
     associations: tuple[str, ...] = ()  # object types whose links are read for each record
+    derived: tuple[str, ...] = ()       # columns computed at landing from the properties (see derive)
 
 
 def _stream(name: str, properties: str, **kw) -> ObjectStream:
@@ -34,7 +36,8 @@ OBJECT_STREAMS: tuple[ObjectStream, ...] = (
             "hs_deal_stage_probability dealtype createdate hs_lastmodifieddate",
             history=("dealstage", "amount", "closedate", "hubspot_owner_id"), associations=("contacts", "companies")),
     _stream("emails", "hs_timestamp hs_email_subject hs_email_direction hs_email_status hs_email_headers "
-            "hubspot_owner_id createdate hs_lastmodifieddate", associations=_ENGAGEMENT_LINKS),
+            "hubspot_owner_id createdate hs_lastmodifieddate", associations=_ENGAGEMENT_LINKS,
+            derived=("from_email", "to_emails", "cc_emails")),
     _stream("meetings", "hs_timestamp hs_meeting_title hs_meeting_start_time hs_meeting_end_time "
             "hs_meeting_outcome hubspot_owner_id createdate hs_lastmodifieddate", associations=_ENGAGEMENT_LINKS),
     _stream("calls", "hs_timestamp hs_call_title hs_call_duration hs_call_direction hs_call_status "
@@ -60,3 +63,23 @@ def raw_tables(streams: tuple[ObjectStream, ...] = OBJECT_STREAMS) -> list[str]:
         if stream.history:
             tables.append(f"{stream.name.removesuffix('s')}_property_history")
     return [*tables, "associations", "archived_records"]
+
+
+def derive(stream: ObjectStream, props: dict) -> dict:
+    """The stream's derived columns. Emails: the From/To/Cc addresses out of hs_email_headers
+    (a JSON string), lower-cased and comma-separated like the Gmail connector's, so the
+    model can match both the same way without parsing JSON in SQL."""
+    if not stream.derived:
+        return {}
+    try:
+        headers = json.loads(props.get("hs_email_headers") or "{}")
+    except ValueError:
+        headers = {}     # a malformed header blob leaves the addresses empty; the raw value is kept
+
+    def emails(people) -> str | None:
+        people = people if isinstance(people, list) else [people]
+        found = [p["email"].strip().lower() for p in people if isinstance(p, dict) and p.get("email")]
+        return ",".join(found) or None
+
+    return {"from_email": emails(headers.get("from")), "to_emails": emails(headers.get("to")),
+            "cc_emails": emails(headers.get("cc"))}

@@ -1,27 +1,30 @@
--- One row per sales activity: emails and calls (CRM tasks), meetings (CRM events), other tasks.
--- deal_id / contact_id are the CRM's own links (WhatId / WhoId) when they point at a deal / contact.
+-- One row per real-world sales activity: an email (however many mailboxes hold a copy, and
+-- whether or not a CRM logged it), a meeting, a call or a task. A CRM-logged mail or meeting
+-- takes the CRM record's subject, owner and links. owner_id is the CRM owner, else the
+-- internal sender / organizer. crm_deal_id is the deal the CRM itself linked the activity to.
+with primary_record as (
+    select s.activity_id, r.*,
+           row_number() over (partition by s.activity_id
+                              order by case when r.source_system in ('salesforce', 'hubspot') then 0 else 1 end,
+                                       r.record_id) as pick,
+           count(*) over (partition by s.activity_id) as source_records
+    from model.activity_sources s
+    join model.activity_records r on r.record_id = s.record_id
+)
 select
-    'salesforce:' || t.id                                   as activity_id,
-    'salesforce'                                            as source_system,
-    t.id                                                    as source_id,
-    case t.task_subtype when 'Email' then 'email'
-                        when 'Call'  then 'call'
-                        else 'task' end                     as activity_type,
-    t.subject                                               as subject,
-    coalesce(cast(t.activity_date as timestamp with time zone), t.created_date) as occurred_at,
-    'salesforce:' || t.owner_id                             as owner_id,
-    case when t.what_id like '006%' then 'salesforce:' || t.what_id end as deal_id,
-    case when t.who_id  like '003%' then 'salesforce:' || t.who_id  end as contact_id,
-    t.created_date                                          as created_at
-from raw_salesforce.tasks t
-where not coalesce(t.is_deleted, false)
-union all
-select
-    'salesforce:' || e.id, 'salesforce', e.id, 'meeting', e.subject,
-    coalesce(e.start_date_time, e.activity_date_time, e.created_date),
-    'salesforce:' || e.owner_id,
-    case when e.what_id like '006%' then 'salesforce:' || e.what_id end,
-    case when e.who_id  like '003%' then 'salesforce:' || e.who_id  end,
-    e.created_date
-from raw_salesforce.events e
-where not coalesce(e.is_deleted, false)
+    p.activity_id                                           as activity_id,
+    p.source_system                                         as source_system,
+    p.source_id                                             as source_id,
+    p.activity_type                                         as activity_type,
+    p.subject                                               as subject,
+    p.occurred_at                                           as occurred_at,
+    p.status                                                as status,
+    coalesce(o.canonical_id, sender.canonical_id)           as owner_id,
+    p.crm_deal_record_id                                    as crm_deal_id,
+    p.source_records                                        as source_records
+from primary_record p
+left join model.identity_map o on o.entity = 'owner' and o.record_id = p.owner_record_id
+left join (select match_key, min(canonical_id) as canonical_id from model.identity_map
+           where entity = 'owner' and match_key is not null group by match_key) sender
+       on sender.match_key = p.from_address
+where p.pick = 1

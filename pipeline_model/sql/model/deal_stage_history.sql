@@ -1,33 +1,29 @@
--- One row per stage spell: a deal's continuous stay in one CRM stage.
--- Built from OpportunityHistory: consecutive rows with the same stage (amount or close-date
--- edits) collapse into one spell; a move backwards opens a new spell. The current spell
--- has exited_at NULL and duration_days NULL.
+-- One row per stage spell: a deal's continuous stay in one CRM stage, from either CRM.
+-- Consecutive records with the same stage collapse into one spell; a move backwards or a skip
+-- is kept as it happened (a new spell in the stage the deal went to). The current spell has
+-- exited_at and duration_days NULL.
 with rows_ as (
-    select h.opportunity_id, h.stage_name, h.created_date, h.id,
-           lag(h.stage_name) over (partition by h.opportunity_id
-                                   order by h.created_date, h.id) as previous_stage
-    from raw_salesforce.opportunity_history h
-    join raw_salesforce.opportunities o
-      on o.id = h.opportunity_id and not coalesce(o.is_deleted, false)
-    where not coalesce(h.is_deleted, false)
+    select c.*,
+           lag(c.source_stage) over (partition by c.deal_id order by c.changed_at, c.source_id) as previous_stage
+    from model.stage_changes c
 ),
 starts as (
-    select opportunity_id, stage_name, created_date as entered_at, id as first_history_id
+    select deal_id, source_system, source_id, source_stage, changed_at as entered_at
     from rows_
-    where previous_stage is null or previous_stage <> stage_name
+    where previous_stage is null or previous_stage <> source_stage
 ),
 spells as (
     select s.*,
-           lead(entered_at) over (partition by opportunity_id order by entered_at, first_history_id) as exited_at,
-           row_number() over (partition by opportunity_id order by entered_at, first_history_id) as spell_number
+           lead(entered_at) over (partition by deal_id order by entered_at, source_id) as exited_at,
+           row_number() over (partition by deal_id order by entered_at, source_id) as spell_number
     from starts s
 )
 select
-    'salesforce:' || s.opportunity_id                       as deal_id,
-    'salesforce'                                            as source_system,
-    s.first_history_id                                      as source_id,
+    s.deal_id                                               as deal_id,
+    s.source_system                                         as source_system,
+    s.source_id                                             as source_id,
     s.spell_number                                          as spell_number,
-    s.stage_name                                            as source_stage,
+    s.source_stage                                          as source_stage,
     m.stage                                                 as stage,
     m.stage_order                                           as stage_order,
     s.entered_at                                            as entered_at,
@@ -36,4 +32,4 @@ select
     s.exited_at is null                                     as is_current
 from spells s
 left join model.stage_map m
-       on m.source_system = 'salesforce' and m.source_stage = s.stage_name
+       on m.source_system = s.source_system and m.source_stage = s.source_stage

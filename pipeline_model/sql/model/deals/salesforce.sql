@@ -1,20 +1,21 @@
--- One row per deal (CRM opportunity), deleted deals excluded.
+-- One row per deal (Salesforce opportunity, HubSpot deal); deleted and archived deals excluded.
 -- stage is the canonical ladder stage (NULL when the CRM stage is not mapped: see unmapped_stages);
--- closed_at is when the deal entered its closed stage (from stage history), else its close date.
+-- probability is a fraction 0..1 as the CRM set it; closed_at is when the deal entered its closed
+-- stage (from stage history), else its close date. Account and owner are the unified ones.
 select
     'salesforce:' || o.id                                   as deal_id,
     'salesforce'                                            as source_system,
     o.id                                                    as source_id,
     o.name                                                  as name,
-    case when o.account_id is null then null
-         else 'salesforce:' || o.account_id end             as account_id,
-    'salesforce:' || o.owner_id                             as owner_id,
+    a.canonical_id                                          as account_id,
+    w.canonical_id                                          as owner_id,
+    cast(null as varchar)                                   as pipeline,
     o.stage_name                                            as source_stage,
     m.stage                                                 as stage,
     m.stage_order                                           as stage_order,
-    o.probability                                           as probability,
-    o.amount                                                as amount,
-    o.close_date                                            as close_date,
+    cast(o.probability as double precision) / 100.0         as probability,
+    cast(o.amount as double precision)                      as amount,
+    cast(o.close_date as date)                              as close_date,
     coalesce(o.is_closed, false)                            as is_closed,
     coalesce(o.is_won, false)                               as is_won,
     o.forecast_category_name                                as forecast_category,
@@ -25,8 +26,8 @@ select
          then coalesce(cur.entered_at, cast(o.close_date as timestamp with time zone)) end as closed_at,
     o.last_modified_date                                    as updated_at
 from raw_salesforce.opportunities o
-left join model.stage_map m
-       on m.source_system = 'salesforce' and m.source_stage = o.stage_name
-left join model.deal_stage_history cur
-       on cur.deal_id = 'salesforce:' || o.id and cur.is_current
+left join model.identity_map a on a.entity = 'account' and a.record_id = 'salesforce:' || o.account_id
+left join model.identity_map w on w.entity = 'owner' and w.record_id = 'salesforce:' || o.owner_id
+left join model.stage_map m on m.source_system = 'salesforce' and m.source_stage = o.stage_name
+left join model.deal_stage_history cur on cur.deal_id = 'salesforce:' || o.id and cur.is_current
 where not coalesce(o.is_deleted, false)

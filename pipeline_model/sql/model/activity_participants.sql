@@ -1,0 +1,47 @@
+-- One row per person on an activity (by address): sender, recipients, organizer and attendees
+-- from every copy of it, plus the CRM record's contact and owner. Each address resolves to a
+-- contact by email, to an owner by email, and to an account through the contact or, failing
+-- that, its domain (never an internal or personal domain).
+with addresses as (
+    select s.activity_id, r.from_address as address, 1 as role_rank
+    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
+    where r.from_address is not null
+    union all
+    select activity_id, unnest(string_to_array(to_addresses, ',')), 2
+    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
+    where r.to_addresses is not null
+    union all
+    select activity_id, unnest(string_to_array(cc_addresses, ',')), 3
+    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
+    where r.cc_addresses is not null
+    union all
+    select s.activity_id, c.email, 4
+    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
+    join model.source_contacts c on c.record_id = r.crm_contact_record_id
+    where c.email is not null
+    union all
+    select s.activity_id, o.email, 5
+    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
+    join model.source_owners o on o.record_id = r.owner_record_id
+    where o.email is not null
+),
+people as (
+    select activity_id, lower(trim(address)) as address, min(role_rank) as role_rank
+    from addresses where trim(address) <> ''
+    group by activity_id, lower(trim(address))
+)
+select
+    p.activity_id                                           as activity_id,
+    p.address                                               as address,
+    case p.role_rank when 1 then 'from' when 2 then 'to' when 3 then 'cc'
+                     when 4 then 'crm_contact' else 'crm_owner' end as role,
+    c.contact_id                                            as contact_id,
+    o.canonical_id                                          as owner_id,
+    coalesce(c.account_id, da.account_id)                   as account_id,
+    o.canonical_id is not null or coalesce(k.kind = 'internal', false) as is_internal
+from people p
+left join model.contacts c on c.email = p.address
+left join (select match_key, min(canonical_id) as canonical_id from model.identity_map
+           where entity = 'owner' and match_key is not null group by match_key) o on o.match_key = p.address
+left join model.known_domains k on k.domain = split_part(p.address, '@', 2)
+left join model.account_domains da on da.domain = split_part(p.address, '@', 2)

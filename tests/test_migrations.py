@@ -1,0 +1,196 @@
+"""Schema migrations upgrade a warehouse in place, on DuckDB and PostgreSQL, without losing a row."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline_model import migrations as mig
+from pipeline_model.migrations import (MIGRATIONS, Migration, MigrationFailed, WarehouseTooNew, migrate,
+                                       schema_version)
+from pipeline_model.warehouse import Warehouse, WarehouseSettings
+from tests.conftest import warehouse_backend
+
+DEALSYNC = str(Path(sys.executable).parent / "dealsync")
+N = len(MIGRATIONS)
+SNAPSHOT = "history.daily_pipeline_snapshot"
+SNAPSHOT_COLUMNS = ("snapshot_date, deal_id, source_system, owner_id, stage, source_stage, amount, probability, "
+                    "close_date, is_closed, is_won")
+NEXT = (
+    Migration(N + 1, "add currency", (f"alter table {SNAPSHOT} add column currency varchar",)),
+    Migration(N + 2, "a new table", ("create table history.x (id varchar primary key, noted_at date)",)),
+)
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def backend(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def block(backend, tmp_path):
+    with warehouse_backend(backend, tmp_path) as config_block:
+        yield config_block
+
+
+@pytest.fixture
+def warehouse(block) -> Warehouse:
+    return Warehouse(WarehouseSettings.model_validate(block))
+
+
+def _snapshot_rows(count: int) -> list[list]:
+    """Deals over a few days, with NULLs in every nullable column now and then."""
+    rows = []
+    for i in range(count):
+        closed, won = i % 5 == 0, i % 10 == 0
+        rows.append([date(2025, 3, 1) + timedelta(days=i % 7), f"deal-{i:04d}", ("salesforce", "hubspot")[i % 2],
+                     None if i % 11 == 0 else f"owner-{i % 13}", None if i % 17 == 0 else f"stage_{i % 6}",
+                     f"Stage {i % 6}", None if i % 19 == 0 else i * 125.5, (i % 10) / 10,
+                     None if i % 23 == 0 else date(2025, 6, 1) + timedelta(days=i), closed, won])
+    return rows
+
+
+def _insert_snapshot(warehouse: Warehouse, rows: list[list]) -> None:
+    markers = ", ".join("?" * len(rows[0]))
+    warehouse.run_in_transaction([(f"insert into {SNAPSHOT} ({SNAPSHOT_COLUMNS}) values ({markers})", rows)])
+
+
+def _contents(warehouse: Warehouse, table: str, columns: str = "*") -> list[tuple]:
+    return sorted(warehouse.fetch(f"select {columns} from {table}"), key=repr)
+
+
+def test_fresh_warehouse_gets_every_migration_once(warehouse):
+    assert schema_version(warehouse) == 0
+    assert migrate(warehouse) == list(range(1, N + 1))
+    assert migrate(warehouse) == []
+    assert schema_version(warehouse) == N
+    assert warehouse.table_exists("history", "daily_pipeline_snapshot")
+    recorded = warehouse.fetch("select version, description from dealsync_meta.schema_migrations order by version")
+    assert recorded == [(m.version, m.description) for m in MIGRATIONS]
+    _insert_snapshot(warehouse, _snapshot_rows(3))    # the table takes the rows it was made for
+    assert warehouse.fetch(f"select count(*) from {SNAPSHOT}") == [(3,)]
+
+
+def test_next_release_adds_a_column_and_a_table_keeping_every_row(warehouse):
+    migrate(warehouse)
+    _insert_snapshot(warehouse, _snapshot_rows(400))
+    before = _contents(warehouse, SNAPSHOT, SNAPSHOT_COLUMNS)
+
+    assert migrate(warehouse, MIGRATIONS + NEXT) == [N + 1, N + 2]
+
+    assert len(before) == 400 and _contents(warehouse, SNAPSHOT, SNAPSHOT_COLUMNS) == before
+    assert warehouse.fetch(f"select count(*), count(currency) from {SNAPSHOT}") == [(400, 0)]
+    assert warehouse.table_exists("history", "x")
+    assert schema_version(warehouse) == N + 2
+    assert migrate(warehouse, MIGRATIONS + NEXT) == []
+
+
+def test_warehouse_of_the_previous_release_upgrades_without_touching_its_tables(warehouse):
+    warehouse.run_in_transaction([
+        "create schema raw_salesforce",
+        "create table raw_salesforce.opportunities (id varchar, name varchar, amount double precision, "
+        "system_modstamp timestamp with time zone, is_deleted boolean)",
+        ("insert into raw_salesforce.opportunities values (?, ?, ?, ?, ?)",
+         [[f"006{i:05d}", f"Deal {i}", i * 10.0, f"2025-01-{1 + i % 28:02d} 12:00:00+00", i % 9 == 0]
+          for i in range(250)]),
+        "create schema model",
+        "create table model.deals (deal_id varchar, source_system varchar, stage varchar, amount double precision)",
+        ("insert into model.deals values (?, ?, ?, ?)",
+         [[f"salesforce:{i}", "salesforce", "qualify", i * 10.0] for i in range(250)]),
+    ])
+    before = {t: _contents(warehouse, t) for t in ("raw_salesforce.opportunities", "model.deals")}
+    assert not warehouse.table_exists("dealsync_meta", "schema_migrations")
+
+    assert migrate(warehouse) == list(range(1, N + 1))
+
+    assert {t: _contents(warehouse, t) for t in before} == before
+    assert all(len(rows) == 250 for rows in before.values())
+    assert schema_version(warehouse) == N
+    assert warehouse.table_exists("history", "daily_pipeline_snapshot")
+
+
+def test_failing_migration_applies_nothing_of_itself_and_names_itself(warehouse):
+    broken = Migration(N + 1, "half-done table", (
+        "create table history.half_done (id integer)",
+        "insert into history.half_done values (1)",
+        "selec this is not sql",
+    ))
+    with pytest.raises(MigrationFailed) as failure:
+        migrate(warehouse, MIGRATIONS + (broken,))
+
+    assert failure.value.version == N + 1
+    message = str(failure.value)
+    assert f"schema migration {N + 1} (half-done table) failed" in message
+    assert "syntax error" in message.lower()                 # the database's own words
+    assert f"stays at schema {N}" in message
+    assert schema_version(warehouse) == N                   # the earlier ones committed on their own
+    assert not warehouse.table_exists("history", "half_done")
+
+    # Fixed in the release that follows, it applies cleanly.
+    fixed = Migration(N + 1, "half-done table", ("create table history.half_done (id integer)",))
+    assert migrate(warehouse, MIGRATIONS + (fixed,)) == [N + 1]
+    assert warehouse.table_exists("history", "half_done")
+
+
+def test_warehouse_newer_than_the_code_is_refused(warehouse):
+    migrate(warehouse, MIGRATIONS + NEXT)
+    with pytest.raises(WarehouseTooNew, match=rf"newer dealsync \(schema {N + 2}, this release knows {N}\)"):
+        migrate(warehouse)
+    assert schema_version(warehouse) == N + 2                # left exactly as the newer release made it
+    assert warehouse.table_exists("history", "x")
+    assert warehouse.fetch("select count(*) from dealsync_meta.schema_migrations") == [(N + 2,)]
+
+
+def test_migrations_must_be_numbered_contiguously_from_one(warehouse):
+    for bad in ((Migration(2, "starts at two", ()),), MIGRATIONS + (Migration(N + 2, "gap", ()),),
+                MIGRATIONS + (Migration(N, "duplicate", ()),)):
+        with pytest.raises(ValueError, match="numbered 1.."):
+            migrate(warehouse, bad)
+    assert schema_version(warehouse) == 0          # refused before touching the warehouse
+    assert not warehouse.table_exists("dealsync_meta", "schema_migrations")
+
+
+def test_a_migration_another_migrator_committed_first_is_skipped(warehouse):
+    # Two migrators that both read version 0: the second one's transaction collides and rolls back.
+    migrate(warehouse)
+    assert mig._apply(warehouse, MIGRATIONS[0]) is False
+    assert warehouse.fetch("select count(*) from dealsync_meta.schema_migrations") == [(N,)]
+
+
+def _cli(config: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DEALSYNC") and k != "DAGSTER_HOME"}
+    return subprocess.run([DEALSYNC, "migrate", "--config", str(config), *extra], cwd=config.parent,
+                          env={**env, "COLUMNS": "200"}, capture_output=True, text=True)
+
+
+def _config(tmp_path: Path, block: dict) -> Path:
+    path = tmp_path / "dealsync.yaml"
+    path.write_text(yaml.safe_dump({"warehouse": block, "sources": {"hubspot": {}}}))   # one source is required
+    return path
+
+
+def test_cli_migrate_upgrades_then_reports_up_to_date(block, warehouse, tmp_path):
+    config = _config(tmp_path, block)
+    first = _cli(config)
+    assert first.returncode == 0, first.stderr
+    assert f"Applied schema migrations: {', '.join(str(m.version) for m in MIGRATIONS)}" in first.stdout
+    assert f"Warehouse schema version: {N}" in first.stdout
+    assert schema_version(warehouse) == N
+
+    second = _cli(config)
+    assert second.returncode == 0, second.stderr
+    assert "Nothing to apply" in second.stdout and f"Warehouse schema version: {N}" in second.stdout
+
+
+def test_cli_migrate_refuses_a_newer_warehouse_with_one_message(block, warehouse, tmp_path):
+    migrate(warehouse, MIGRATIONS + NEXT)
+    result = _cli(_config(tmp_path, block))
+    assert result.returncode == 1
+    assert "upgrade dealsync" in result.stderr and "Traceback" not in result.stderr
+    assert schema_version(warehouse) == N + 2
