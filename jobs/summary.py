@@ -19,9 +19,15 @@ def print_summary(outcome: RunOutcome, warehouse: Warehouse, console: Console | 
             total = warehouse.fetch(f"select count(*) from {asset.replace('/', '.')}")[0][0]
             landed.add_row(asset.replace("/", "."), f"{rows:,}", f"{total:,}")
     console.print(landed)
-    if any(a.startswith(("raw_hubspot", "raw_google")) for a in outcome.rows_by_asset):
-        console.print("[dim]The model and metrics below are built from Salesforce so far; HubSpot deals and "
-                      "the mail/calendar activity join them with cross-source identity matching.[/]")
+    _print_query(console, warehouse, "Unified model: rows, and the source records they merge",
+                 "select 'owners' as entity, count(*) as rows, sum(source_records) as source_records from model.owners "
+                 "union all select 'accounts', count(*), sum(source_records) from model.accounts "
+                 "union all select 'contacts', count(*), sum(source_records) from model.contacts "
+                 "union all select 'deals', count(*), count(*) from model.deals "
+                 "union all select 'activities', count(*), sum(source_records) from model.activities")
+    _print_query(console, warehouse, "Activities matched to deals, by rule",
+                 "select match_rule, count(*) as activities from model.deal_activities "
+                 "group by match_rule order by count(*) desc")
     for asset, reason in sorted(outcome.warnings.items()):
         console.print(f"[yellow]warning:[/] {asset.replace('/', '.')} stopped early: {reason}")
     _print_query(console, warehouse, "Open pipeline by stage",
@@ -43,7 +49,7 @@ def _print_query(console: Console, warehouse: Warehouse, title: str, sql: str) -
     rows = warehouse.fetch_dicts(sql)
     table = RichTable(title=title, show_edge=False)
     for name in (rows[0].keys() if rows else []):
-        table.add_column(name, justify="left" if name == "stage" else "right")
+        table.add_column(name, justify="left" if name in ("stage", "entity", "match_rule") else "right")
     for row in rows:
         table.add_row(*(_fmt(name, value) for name, value in row.items()))
     console.print(table)

@@ -119,6 +119,24 @@ def test_one_owner_account_and_contact_per_real_world_entity(synced, sandbox):
         assert set(rows) == {c for e, c in canonical.values() if e == entity}
 
 
+def test_mail_participants_resolve_to_the_same_people(synced, sandbox):
+    """An address on a mail or meeting is the contact or owner the CRMs know by that email."""
+    _, warehouse, _ = synced
+    person_row = {}
+    for r in warehouse.fetch_dicts("select entity, canonical_id, match_key from model.identity_map "
+                                   "where entity in ('contact', 'owner') and match_key is not null"):
+        person_row[(r["entity"], r["match_key"])] = r["canonical_id"]
+    people = {i["key"] for i in sandbox.org.identities() if i["kind"] == "person"}
+    checked = 0
+    for address, contact_id, owner_id in warehouse.fetch(
+            "select address, contact_id, owner_id from model.activity_participants"):
+        if address in people:
+            assert contact_id == person_row.get(("contact", address))
+            assert owner_id == person_row.get(("owner", address))
+            checked += 1
+    assert checked > 5000
+
+
 def test_mail_and_meetings_are_matched_to_their_deals(world):
     box, _, warehouse, _ = world
     predicted = {r: (deal, rule) for r, deal, rule in warehouse.fetch(PREDICTED_SQL)}
