@@ -19,6 +19,7 @@ from connectors.salesforce.source import salesforce_source
 from connectors.salesforce.streams import STREAMS as SALESFORCE_STREAMS
 from jobs.resources import DealsyncConfigResource
 from pipeline_model.migrations import migrate
+from pipeline_model.snapshot import TABLE as SNAPSHOT_TABLE, record_snapshot
 from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, SOURCES, Table, build, build_config_tables
 
 
@@ -89,9 +90,19 @@ def stage_tables(context: dg.AssetExecutionContext, dealsync: DealsyncConfigReso
     applied = migrate(warehouse)
     if applied:
         context.log.info(f"schema migrations applied: {applied}; warehouse at schema {applied[-1]}")
-    counts = build_config_tables(warehouse, config.stage_mappings(), config.identity.mail_domains())
+    counts = build_config_tables(warehouse, config.stage_mappings(), config.identity.mail_domains(),
+                                 config.metrics.row())
     for qualified, rows in counts.items():
         yield dg.MaterializeResult(asset_key=_key(qualified), metadata={"rows": dg.MetadataValue.int(rows)})
+
+
+@dg.asset(key=_key(SNAPSHOT_TABLE), group_name="history", kinds={"sql"},
+          deps=[_key("model.deals"), _key("model.deal_stage_history"), _key("model.crm_stages"),
+                _key("model.metric_settings")],
+          description="One row per deal per day: today's open pipeline recorded, missed days reconstructed")
+def daily_pipeline_snapshot(dealsync: DealsyncConfigResource) -> dg.MaterializeResult:
+    counts = record_snapshot(dealsync.warehouse(), dealsync.load().metrics.snapshot_backfill_days)
+    return dg.MaterializeResult(metadata={name: dg.MetadataValue.int(n) for name, n in counts.items()})
 
 
 def _sql_asset(table: Table, sources: tuple[str, ...]) -> dg.AssetsDefinition:
@@ -111,7 +122,7 @@ def raw_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:
 
 
 def model_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:
-    return [stage_tables, *(_sql_asset(t, sources) for t in MODEL_TABLES)]
+    return [stage_tables, *(_sql_asset(t, sources) for t in MODEL_TABLES), daily_pipeline_snapshot]
 
 
 def metric_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:

@@ -18,6 +18,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import read_secret
 from pipeline_model.identity import IdentitySettings
+from pipeline_model.metric_settings import MetricSettings
 from pipeline_model.stages import HUBSPOT_DEFAULT, SALESFORCE_STANDARD, Stage
 from pipeline_model.warehouse import Warehouse, WarehouseSettings
 
@@ -45,6 +46,7 @@ class DealsyncConfig(BaseModel):
     sources: SourcesConfig
     stages: StagesConfig = Field(default_factory=StagesConfig)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    metrics: MetricSettings = Field(default_factory=MetricSettings)
 
     def configured_sources(self) -> list[str]:
         return [name for name in SourcesConfig.model_fields if getattr(self.sources, name) is not None]

@@ -39,6 +39,9 @@ MIGRATIONS: tuple[Migration, ...] = (
           primary key (snapshot_date, deal_id))
         """,
     )),
+    Migration(2, "mark snapshot rows reconstructed from stage history", (
+        "alter table history.daily_pipeline_snapshot add column reconstructed boolean default false",
+    )),
 )
 
 

@@ -23,7 +23,7 @@ from pipeline_model.warehouse import Warehouse
 
 SQL_DIR = Path(__file__).parent / "sql"
 SOURCES = ("salesforce", "hubspot", "google")
-_TABLE_REF = re.compile(r"\b((?:raw_[a-z]+|model|metrics)\.[a-z_]+)\b")
+_TABLE_REF = re.compile(r"\b((?:raw_[a-z]+|model|metrics|history)\.[a-z_]+)\b")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,8 @@ class Table:
         return " ".join(lines)
 
 
-CONFIG_TABLES = (Table("model", "stages"), Table("model", "stage_map"), Table("model", "mail_domains"))
+CONFIG_TABLES = (Table("model", "stages"), Table("model", "stage_map"), Table("model", "mail_domains"),
+                 Table("model", "metric_settings"))
 
 # In build order: each table reads only tables before it.
 MODEL_TABLES = tuple(Table("model", n) for n in (
@@ -90,7 +91,9 @@ MODEL_TABLES = tuple(Table("model", n) for n in (
     "deal_activities"))
 
 METRIC_TABLES = tuple(Table("metrics", n) for n in (
-    "pipeline_by_stage", "win_rates", "time_in_stage", "sales_cycle"))
+    "stage_win_rates", "pipeline_by_stage", "open_pipeline", "funnel", "lost_at_stage", "time_in_stage",
+    "win_rates", "bookings", "pipeline_created", "sales_cycle", "stalled_deals", "forecast", "pipeline_velocity",
+    "deal_activity", "rep_activity", "pipeline_trend"))
 
 
 class MissingInput(RuntimeError):
@@ -117,8 +120,9 @@ def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) 
 
 
 def build_config_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stage]],
-                        mail_domains: list[tuple[str, str]]) -> dict[str, int]:
-    """Write the canonical ladder, every CRM's stage mapping and the mail domain lists from configuration."""
+                        mail_domains: list[tuple[str, str]], metric_settings: tuple) -> dict[str, int]:
+    """Write the canonical ladder, every CRM's stage mapping, the mail domain lists and the
+    metrics' reference time and periods (`MetricSettings.row()`) from configuration."""
     ladder = [(s.value, s.order, s.is_closed, s.is_won) for s in Stage]
     mapping = [(system, crm_stage, stage.value, stage.order)
                for system, stages in sorted(mappings.items()) for crm_stage, stage in stages.items()]
@@ -135,8 +139,14 @@ def build_config_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stag
         "drop table if exists model.mail_domains",
         "create table model.mail_domains (domain varchar primary key, kind varchar not null)",
         ("insert into model.mail_domains values (?, ?)", mail_domains),
+        "drop table if exists model.metric_settings",
+        "create table model.metric_settings (as_of timestamp with time zone not null, period varchar not null,"
+        " current_period_start date not null, next_period_start date not null, next_period_end date not null,"
+        " stalled_percentile double precision not null)",
+        ("insert into model.metric_settings values (?, ?, ?, ?, ?, ?)", [metric_settings]),
     ])
-    return {"model.stages": len(ladder), "model.stage_map": len(mapping), "model.mail_domains": len(mail_domains)}
+    return {"model.stages": len(ladder), "model.stage_map": len(mapping), "model.mail_domains": len(mail_domains),
+            "model.metric_settings": 1}
 
 
 def _columns(warehouse: Warehouse, select: str) -> list[str]:

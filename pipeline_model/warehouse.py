@@ -116,11 +116,14 @@ class Warehouse:
         if self.is_postgres:
             import psycopg2
 
-            con = psycopg2.connect(self._postgres_dsn())
+            # UTC sessions: date <-> timestamptz casts and date_trunc must not depend on the server's zone.
+            con = psycopg2.connect(self._postgres_dsn(), options="-c timezone=UTC")
             con.autocommit = True     # transactions are explicit (run_in_transaction)
             return con
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(self.path))
+        con = duckdb.connect(str(self.path))
+        con.execute("SET TimeZone = 'UTC'")
+        return con
 
     def _postgres_dsn(self, placeholder_password: str = "") -> str:
         pg = self.settings.postgres

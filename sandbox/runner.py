@@ -100,7 +100,8 @@ class Sandbox:
         (os.environ if environ is None else environ).update(self.credentials)
 
     def config(self, warehouse_path: str = ".dealsync/warehouse.duckdb") -> dict:
-        """The warehouse and sources blocks of a dealsync.yaml pointing at this sandbox."""
+        """The warehouse, sources and metrics blocks of a dealsync.yaml pointing at this sandbox
+        (metrics.as_of is the simulated now: rewrite the config after `advance`)."""
         sources = {}
         if self.salesforce:
             sources["salesforce"] = {
@@ -121,4 +122,6 @@ class Sandbox:
                 "auth": {"method": "service_account", "service_account_key_env": "DEALSYNC_SANDBOX_GOOGLE_KEY"},
                 "mailboxes": list(self.org.mailboxes()), "calendars": list(self.org.calendars()),
                 "gmail_query": "", "calendar_start": self.org.start.isoformat()}
-        return {"warehouse": {"backend": "duckdb", "path": warehouse_path}, "sources": sources}
+        # Metrics measure "now" on the sandbox's simulated clock, not the wall clock.
+        return {"warehouse": {"backend": "duckdb", "path": warehouse_path}, "sources": sources,
+                "metrics": {"as_of": self.now.isoformat()}}

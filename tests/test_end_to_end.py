@@ -21,7 +21,8 @@ from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
 from sandbox.runner import SALESFORCE_CREDENTIALS
 from tests.conftest import running_sandbox, unthrottled_config, warehouse_backend, with_warehouse
-from tests.truth import PREDICTED_SQL, activity_truth, canonical_stage, expected_metrics, score_matching
+from tests.truth import (PREDICTED_SQL, activity_truth, canonical_stage, expected_metrics, expected_pipeline_metrics,
+                         open_by_stage_on, score_matching)
 
 REL = 1e-9
 
@@ -176,6 +177,85 @@ def test_sales_cycle(synced):
     assert row["closed_deals"] == truth["closed_deals"]
     assert row["avg_sales_cycle_days"] == pytest.approx(truth["avg_sales_cycle_days"], rel=REL)
     assert row["avg_won_sales_cycle_days"] == pytest.approx(truth["avg_won_sales_cycle_days"], rel=REL)
+
+
+@pytest.fixture
+def pipeline_truth(world):
+    box, _, warehouse, _ = world
+    bounds = warehouse.fetch("select current_period_start, next_period_start, next_period_end "
+                             "from model.metric_settings")[0]
+    return warehouse, expected_pipeline_metrics(list(box.org.deals(box.now)), box.now, bounds)
+
+
+def _by_stage(warehouse, sql: str) -> dict:
+    return {row[0]: tuple(row[1:]) for row in warehouse.fetch(sql)}
+
+
+def _approx(values):
+    return tuple(pytest.approx(v, rel=REL, abs=1e-9) if isinstance(v, float) else v for v in values)
+
+
+def test_weighted_pipeline_by_stage(pipeline_truth):
+    warehouse, truth = pipeline_truth
+    got = _by_stage(warehouse, "select stage, open_deals, open_amount, weighted_amount, history_weighted_amount "
+                               "from metrics.pipeline_by_stage")
+    assert got == {stage: _approx(v) for stage, v in truth["pipeline_by_stage"].items()}
+    sliced = warehouse.fetch("select sum(open_deals), sum(open_amount), sum(weighted_amount) from metrics.open_pipeline")[0]
+    assert sliced == _approx((sum(v[0] for v in truth["pipeline_by_stage"].values()),
+                              sum(v[1] for v in truth["pipeline_by_stage"].values()),
+                              sum(v[2] for v in truth["pipeline_by_stage"].values())))
+
+
+def test_stage_win_rates_funnel_and_losses(pipeline_truth):
+    warehouse, truth = pipeline_truth
+    rates = dict(warehouse.fetch("select stage, win_rate from metrics.stage_win_rates"))
+    assert rates == {st: pytest.approx(r, rel=REL) for st, r in truth["stage_win_rates"].items()}
+    funnel = _by_stage(warehouse, "select stage, deals_reached, deals_advanced from metrics.funnel")
+    assert funnel == truth["funnel"]
+    lost = _by_stage(warehouse, "select stage, lost_deals, lost_amount from metrics.lost_at_stage")
+    assert lost == {st: _approx(v) for st, v in truth["lost_at_stage"].items()}
+
+
+def test_time_in_stage_percentiles_deal_size_and_cycle_medians(pipeline_truth):
+    warehouse, truth = pipeline_truth
+    got = _by_stage(warehouse, "select stage, median_days_in_stage, p75_days_in_stage from metrics.time_in_stage")
+    assert got == {st: _approx(v) for st, v in truth["time_in_stage"].items()}
+    assert warehouse.fetch("select median_won_deal_size from metrics.win_rates")[0][0] == \
+        pytest.approx(truth["median_won_deal_size"], rel=REL)
+    assert warehouse.fetch("select median_sales_cycle_days from metrics.sales_cycle")[0][0] == \
+        pytest.approx(truth["median_sales_cycle_days"], rel=REL)
+
+
+def test_stalled_deals(pipeline_truth):
+    warehouse, truth = pipeline_truth
+    got = set(warehouse.fetch("select deal_id, reason from metrics.stalled_deals"))
+    assert got == truth["stalled"] and len(got) > 10
+
+
+def test_forecast_weighs_by_crm_and_by_history(pipeline_truth):
+    warehouse, truth = pipeline_truth
+    got = _by_stage(warehouse, "select period, open_deals, open_amount, crm_weighted_amount, history_weighted_amount, "
+                               "won_amount from metrics.forecast")
+    assert got == {p: _approx(v) for p, v in truth["forecast"].items()}
+    assert got["current"][0] > 0
+
+
+def test_pipeline_velocity(pipeline_truth):
+    warehouse, truth = pipeline_truth
+    got = warehouse.fetch("select velocity_per_day from metrics.pipeline_velocity where scope = 'org'")
+    assert got == [(pytest.approx(truth["velocity"], rel=REL),)]
+
+
+def test_daily_snapshot_answers_pipeline_on_a_past_date(world):
+    box, _, warehouse, _ = world
+    days = [d for (d,) in warehouse.fetch("select distinct snapshot_date from metrics.pipeline_trend "
+                                          "order by 1")]
+    assert len(days) > 300 and days[-1] == box.now.date()
+    deals = list(box.org.deals(box.now))
+    for day in (days[0], days[len(days) // 2], days[-1]):
+        got = dict(warehouse.fetch("select stage, open_deals from metrics.pipeline_trend where snapshot_date = ?",
+                                   [day]))
+        assert got == open_by_stage_on(deals, day), day
 
 
 def _documented_columns() -> dict[str, list[str]]:

@@ -115,3 +115,126 @@ from model.activity_sources s
 join model.deal_activities da on da.activity_id = s.activity_id
 where s.source_system in ('gmail', 'google_calendar')
 """
+
+
+# ---------------------------------------------------------------- pipeline metrics (issue 5)
+
+def crm_probability(deal) -> float:
+    """The probability the CRM gives a deal in its stage: the stage's default, as a fraction."""
+    from sandbox.org_hubspot import HS_STAGES
+    from sandbox.salesforce.schema import STANDARD_STAGES
+
+    if deal.source_system == "hubspot":
+        return {sid: float(p) for sid, _, p in HS_STAGES}[deal.stage]
+    return {s["ApiName"]: s["DefaultProbability"] / 100 for s in STANDARD_STAGES}[deal.stage]
+
+
+def percentile_cont(values: list[float], fraction: float) -> float | None:
+    """SQL's percentile_cont: linear interpolation between the closest ranks."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    x = fraction * (len(ordered) - 1)
+    low = int(x)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (x - low) * (ordered[high] - ordered[low])
+
+
+_OPEN = [s.value for s in Stage if not s.is_closed]
+_ORDER = {s.value: s.order for s in Stage}
+
+
+def stage_win_rates(live) -> dict[str, float | None]:
+    rates = {}
+    for stage in _OPEN:
+        closed = [d for d in live if d.is_closed and any(canonical_stage(d, s.stage) == stage for s in d.spells)]
+        rates[stage] = sum(d.is_won for d in closed) / len(closed) if closed else None
+    return rates
+
+
+def expected_pipeline_metrics(deals, as_of, period_bounds) -> dict:
+    """Every issue-5 metric over the org's live deals, as of `as_of`; period_bounds =
+    (current start, next start, next end) dates."""
+    live = [d for d in deals if not d.deleted]
+    rates = stage_win_rates(live)
+    open_deals = [d for d in live if not d.is_closed]
+    by_stage = {st: [d for d in open_deals if canonical_stage(d, d.stage) == st] for st in _OPEN}
+    pipeline = {st: (len(ds), sum(d.amount or 0 for d in ds),
+                     sum((d.amount or 0) * crm_probability(d) for d in ds),
+                     sum((d.amount or 0) * (rates[st] or 0) for d in ds)) for st, ds in by_stage.items()}
+
+    def furthest(d) -> int:
+        return max(_ORDER[canonical_stage(d, s.stage)] for s in d.spells
+                   if canonical_stage(d, s.stage) != "closed_lost") if any(
+            canonical_stage(d, s.stage) != "closed_lost" for s in d.spells) else 0
+
+    ladder = _OPEN + ["closed_won"]
+    reached = {st: sum(furthest(d) >= _ORDER[st] for d in live) for st in ladder}
+    funnel = {st: (reached[st], reached[ladder[i + 1]] if i + 1 < len(ladder) else 0)
+              for i, st in enumerate(ladder)}
+
+    lost_at = defaultdict(lambda: [0, 0.0])
+    for d in live:
+        if d.is_closed and not d.is_won:
+            last_open = [canonical_stage(d, s.stage) for s in d.spells if canonical_stage(d, s.stage) in _OPEN]
+            if last_open:
+                lost_at[last_open[-1]][0] += 1
+                lost_at[last_open[-1]][1] += d.amount or 0
+
+    durations = defaultdict(list)
+    for d in live:
+        for s in d.spells:
+            if s.exited_at is not None:
+                durations[canonical_stage(d, s.stage)].append(_days(s.entered_at, s.exited_at))
+
+    stalled = set()
+    for d in open_deals:
+        current = d.spells[-1]
+        stage = canonical_stage(d, d.stage)
+        limit = percentile_cont(durations[stage], 0.75)
+        if limit is not None and _days(current.entered_at, as_of) > limit:
+            stalled.add((f"{d.source_system}:{d.id}", "stuck_in_stage"))
+        if d.close_date < as_of.date():
+            stalled.add((f"{d.source_system}:{d.id}", "close_date_passed"))
+
+    current_start, next_start, next_end = period_bounds
+    forecast = {}
+    for name, start, end in (("current", current_start, next_start), ("next", next_start, next_end)):
+        due = [d for d in open_deals if start <= d.close_date < end]
+        won = [d for d in live if d.is_won and start <= d.closed_at.date() < end]
+        forecast[name] = (len(due), sum(d.amount or 0 for d in due),
+                          sum((d.amount or 0) * crm_probability(d) for d in due),
+                          sum((d.amount or 0) * (rates[canonical_stage(d, d.stage)] or 0) for d in due),
+                          sum(d.amount or 0 for d in won))
+
+    closed = [d for d in live if d.is_closed]
+    won = [d for d in closed if d.is_won]
+    won_amounts = [d.amount for d in won if d.amount is not None]
+    cycle = mean(_days(d.created_at, d.closed_at) for d in won)
+    velocity = len(open_deals) * (len(won) / len(closed)) * mean(won_amounts) / cycle
+    return {
+        "stage_win_rates": rates, "pipeline_by_stage": pipeline, "funnel": funnel,
+        "lost_at_stage": {st: tuple(lost_at[st]) for st in _OPEN},
+        "time_in_stage": {st: (percentile_cont(durations[st], 0.5), percentile_cont(durations[st], 0.75))
+                          for st in _OPEN},
+        "median_won_deal_size": percentile_cont(won_amounts, 0.5),
+        "median_sales_cycle_days": percentile_cont([_days(d.created_at, d.closed_at) for d in closed], 0.5),
+        "stalled": stalled, "forecast": forecast, "velocity": velocity,
+    }
+
+
+def open_by_stage_on(deals, day) -> dict[str, int]:
+    """Open deals per canonical stage at the end of `day`, from the stage spells."""
+    from datetime import datetime, time, timedelta, timezone
+
+    end = datetime.combine(day + timedelta(days=1), time(), tzinfo=timezone.utc)
+    counts: dict[str, int] = defaultdict(int)
+    for d in deals:
+        if d.deleted:
+            continue
+        for s in d.spells:
+            if s.entered_at < end and (s.exited_at is None or s.exited_at >= end):
+                stage = canonical_stage(d, s.stage)
+                if stage in _OPEN:
+                    counts[stage] += 1
+    return dict(counts)

@@ -6,6 +6,7 @@ with closed as (
 select
     count(*)                                                as closed_deals,
     avg(cycle_days)                                         as avg_sales_cycle_days,
+    percentile_cont(0.5) within group (order by cycle_days) as median_sales_cycle_days,
     count(case when is_won then 1 end)                      as won_deals,
     avg(case when is_won then cycle_days end)               as avg_won_sales_cycle_days
 from closed

@@ -1,5 +1,5 @@
--- Win rate over closed deals: won / (won + lost), by count and by amount; average won deal size.
--- Deals without an amount count as zero value in the value-based rate.
+-- Win rate over closed deals: won / (won + lost), by count and by amount; average and median
+-- won deal size. Deals without an amount count as zero value in the value-based rate.
 with closed as (
     select is_won, coalesce(amount, 0) as amount, amount as raw_amount
     from model.deals where is_closed
@@ -13,5 +13,6 @@ select
         / nullif(count(*), 0)                               as win_rate_by_count,
     cast(sum(case when is_won then amount else 0 end) as double precision)
         / nullif(sum(amount), 0)                            as win_rate_by_value,
-    avg(case when is_won then raw_amount end)               as avg_won_deal_size
+    avg(case when is_won then raw_amount end)               as avg_won_deal_size,
+    percentile_cont(0.5) within group (order by case when is_won then raw_amount end) as median_won_deal_size
 from closed

@@ -1,0 +1,65 @@
+-- Open deals that need attention, one row per deal and reason, as of model.metric_settings.as_of:
+--   stuck_in_stage     in its current stage longer than that stage's historical percentile
+--                      (metrics.stalled_percentile, default p75) of completed spells
+--   close_date_passed  its close date is before the as-of date and it is still open
+with settings as (
+    select as_of, stalled_percentile from model.metric_settings
+),
+durations as (
+    select h.stage, h.duration_days as v,
+           row_number() over (partition by h.stage order by h.duration_days) - 1 as i,
+           count(*) over (partition by h.stage) as n
+    from model.deal_stage_history h
+    where not h.is_current and h.stage is not null
+),
+positions as (
+    -- percentile_cont by hand: the percentile is configuration, and DuckDB takes only a constant.
+    select distinct d.stage, s.stalled_percentile * (d.n - 1) as x
+    from durations d cross join settings s
+),
+thresholds as (
+    select p.stage,
+           min(case when d.i = floor(p.x) then d.v end)
+             + (p.x - floor(p.x)) * (min(case when d.i = ceil(p.x) then d.v end)
+                                     - min(case when d.i = floor(p.x) then d.v end)) as limit_days
+    from positions p
+    join durations d on d.stage = p.stage and (d.i = floor(p.x) or d.i = ceil(p.x))
+    group by p.stage, p.x
+),
+open_deals as (
+    select d.*, cur.entered_at,
+           cast(extract(epoch from ((select as_of from settings) - cur.entered_at)) as double precision) / 86400.0
+               as days_in_stage
+    from model.deals d
+    join model.deal_stage_history cur on cur.deal_id = d.deal_id and cur.is_current
+    where not d.is_closed
+),
+reasons as (
+    select o.deal_id, 'stuck_in_stage' as reason, t.limit_days,
+           'in ' || o.stage || ' for ' || cast(cast(floor(o.days_in_stage) as integer) as varchar)
+               || ' days; p' || cast(cast(round((select stalled_percentile from settings) * 100) as integer) as varchar)
+               || ' is ' || cast(cast(round(t.limit_days) as integer) as varchar) || ' days' as detail
+    from open_deals o join thresholds t on t.stage = o.stage
+    where o.days_in_stage > t.limit_days
+    union all
+    select o.deal_id, 'close_date_passed', t.limit_days,
+           'close date ' || cast(o.close_date as varchar) || ' has passed'
+    from open_deals o left join thresholds t on t.stage = o.stage
+    where o.close_date < cast((select as_of from settings) as date)
+)
+select
+    o.deal_id                                               as deal_id,
+    o.name                                                  as name,
+    o.owner_id                                              as owner_id,
+    w.name                                                  as owner_name,
+    o.source_system                                         as source_system,
+    o.stage                                                 as stage,
+    o.amount                                                as amount,
+    o.days_in_stage                                         as days_in_stage,
+    r.limit_days                                            as stage_limit_days,
+    o.close_date                                            as close_date,
+    r.reason                                                as reason,
+    r.detail                                                as detail
+from reasons r
+join open_deals o on o.deal_id = r.deal_id
+left join model.owners w on w.owner_id = o.owner_id
