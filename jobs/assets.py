@@ -91,7 +91,7 @@ def stage_tables(context: dg.AssetExecutionContext, dealsync: DealsyncConfigReso
     if applied:
         context.log.info(f"schema migrations applied: {applied}; warehouse at schema {applied[-1]}")
     counts = build_config_tables(warehouse, config.stage_mappings(), config.identity.mail_domains(),
-                                 config.metrics.row())
+                                 config.metrics.row(), config.metrics.currency.rows())
     for qualified, rows in counts.items():
         yield dg.MaterializeResult(asset_key=_key(qualified), metadata={"rows": dg.MetadataValue.int(rows)})
 

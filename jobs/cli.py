@@ -4,6 +4,7 @@
   dealsync run     [--config FILE] [--warehouse PATH]
   dealsync demo    [--seed N]
   dealsync migrate [--config FILE] [--warehouse PATH]
+  dealsync report  [--config FILE] [--warehouse PATH] [--out report.html]
 
 Errors print as one clear message and exit 1; no tracebacks for problems the
 user can fix (bad config, unreachable server, refused login).
@@ -21,6 +22,7 @@ import yaml
 from rich.console import Console
 
 from jobs.config import ConfigError, load_config, open_warehouse
+from jobs.report import currency_symbol, write_report
 from jobs.runner import RunOutcome, run_job
 from jobs.summary import print_summary
 from pipeline_model.migrations import MigrationError, migrate, schema_version
@@ -71,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     migrate_cmd.add_argument("--config", type=Path, default=Path("dealsync.yaml"))
     migrate_cmd.add_argument("--warehouse", type=Path, help="override warehouse.path from the config")
     migrate_cmd.set_defaults(handler=_cmd_migrate)
+
+    report = sub.add_parser("report", help="write the pipeline report: one self-contained HTML page")
+    report.add_argument("--config", type=Path, default=Path("dealsync.yaml"))
+    report.add_argument("--warehouse", type=Path, help="override warehouse.path from the config")
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="where to write it")
+    report.set_defaults(handler=_cmd_report)
     return parser
 
 
@@ -129,6 +137,10 @@ def _cmd_demo(args) -> int:
     if code == 0:
         console.print(f"Warehouse: {warehouse_path.resolve()}  (open it with duckdb; schemas raw_salesforce, "
                       "raw_hubspot, raw_google, model, metrics)")
+        config = load_config(config_path, warehouse_path)
+        report = write_report(open_warehouse(config), DEMO_DIR / "report.html",
+                              currency_symbol(config.metrics.currency.reporting))
+        console.print(f"Report: {report.resolve()}", highlight=False, soft_wrap=True)
     return code
 
 
@@ -145,6 +157,18 @@ def _cmd_migrate(args) -> int:
     else:
         console.print("Nothing to apply: the warehouse is up to date.", highlight=False)
     console.print(f"Warehouse schema version: {schema_version(warehouse)}", highlight=False)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    config = load_config(args.config, args.warehouse)
+    if config.warehouse.backend == "duckdb" and not config.warehouse.path.is_file():
+        # Opening a missing DuckDB file would create an empty one: say what to do instead.
+        err_console.print(f"[red]no warehouse at {config.warehouse.path}[/]: run `dealsync run` first",
+                          highlight=False)
+        return 1
+    path = write_report(open_warehouse(config), args.out, currency_symbol(config.metrics.currency.reporting))
+    console.print(str(path.resolve()), highlight=False, soft_wrap=True)
     return 0
 
 

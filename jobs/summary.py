@@ -39,6 +39,10 @@ def print_summary(outcome: RunOutcome, warehouse: Warehouse, console: Console | 
                  "select stage, completed_spells, avg_days_in_stage from metrics.time_in_stage order by stage_order")
     _print_row(console, warehouse, "Sales cycle",
                "select closed_deals, avg_sales_cycle_days, avg_won_sales_cycle_days from metrics.sales_cycle")
+    for system, currency, deals in warehouse.fetch(
+            "select source_system, currency, deals from model.unconverted_amounts order by 1, 2"):
+        console.print(f"[yellow]warning:[/] {deals} {system} deal(s) in {currency} have no amount in the metrics: "
+                      f"add a rate for {currency} under metrics.currency.rates in dealsync.yaml")
     unmapped = warehouse.fetch("select source_system, source_stage, deals from model.unmapped_stages")
     for system, stage, deals in unmapped:
         console.print(f"[yellow]warning:[/] {system} stage '{stage}' ({deals} deals) is not mapped to the "

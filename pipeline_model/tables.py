@@ -80,13 +80,13 @@ class Table:
 
 
 CONFIG_TABLES = (Table("model", "stages"), Table("model", "stage_map"), Table("model", "mail_domains"),
-                 Table("model", "metric_settings"))
+                 Table("model", "metric_settings"), Table("model", "currency_rates"))
 
 # In build order: each table reads only tables before it.
 MODEL_TABLES = tuple(Table("model", n) for n in (
     "source_owners", "source_accounts", "source_contacts", "known_domains", "identity_map",
     "owners", "accounts", "account_domains", "contacts",
-    "crm_stages", "stage_changes", "deal_stage_history", "deals", "unmapped_stages",
+    "crm_stages", "stage_changes", "deal_stage_history", "deals", "unmapped_stages", "unconverted_amounts",
     "activity_records", "deal_contacts", "activity_sources", "activities", "activity_participants",
     "deal_activities"))
 
@@ -120,9 +120,10 @@ def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) 
 
 
 def build_config_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stage]],
-                        mail_domains: list[tuple[str, str]], metric_settings: tuple) -> dict[str, int]:
-    """Write the canonical ladder, every CRM's stage mapping, the mail domain lists and the
-    metrics' reference time and periods (`MetricSettings.row()`) from configuration."""
+                        mail_domains: list[tuple[str, str]], metric_settings: tuple,
+                        currency_rates: list[tuple[str, float]]) -> dict[str, int]:
+    """Write the canonical ladder, every CRM's stage mapping, the mail domain lists, the
+    metrics' reference time and periods (`MetricSettings.row()`) and the currency rates."""
     ladder = [(s.value, s.order, s.is_closed, s.is_won) for s in Stage]
     mapping = [(system, crm_stage, stage.value, stage.order)
                for system, stages in sorted(mappings.items()) for crm_stage, stage in stages.items()]
@@ -142,11 +143,15 @@ def build_config_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stag
         "drop table if exists model.metric_settings",
         "create table model.metric_settings (as_of timestamp with time zone not null, period varchar not null,"
         " current_period_start date not null, next_period_start date not null, next_period_end date not null,"
-        " stalled_percentile double precision not null)",
-        ("insert into model.metric_settings values (?, ?, ?, ?, ?, ?)", [metric_settings]),
+        " stalled_percentile double precision not null, reporting_currency varchar not null,"
+        " default_currency varchar not null)",
+        ("insert into model.metric_settings values (?, ?, ?, ?, ?, ?, ?, ?)", [metric_settings]),
+        "drop table if exists model.currency_rates",
+        "create table model.currency_rates (currency varchar primary key, to_reporting double precision not null)",
+        ("insert into model.currency_rates values (?, ?)", currency_rates),
     ])
     return {"model.stages": len(ladder), "model.stage_map": len(mapping), "model.mail_domains": len(mail_domains),
-            "model.metric_settings": 1}
+            "model.metric_settings": 1, "model.currency_rates": len(currency_rates)}
 
 
 def _columns(warehouse: Warehouse, select: str) -> list[str]:

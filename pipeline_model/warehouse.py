@@ -31,6 +31,10 @@ class WarehouseSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: Literal["duckdb", "postgres"] = "duckdb"
     path: Path = Path(".dealsync/warehouse.duckdb")        # duckdb
+    # DuckDB resources, set on every connection; unset: DuckDB's defaults (80% of RAM, a thread
+    # per core). Over the memory limit DuckDB spills to disk next to the warehouse file.
+    duckdb_memory_limit: str | None = Field(default=None, pattern=r"(?i)^\d+(\.\d+)?\s*(b|[kmgt]i?b)$")
+    duckdb_threads: int | None = Field(default=None, gt=0)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
 
 
@@ -123,6 +127,10 @@ class Warehouse:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.path))
         con.execute("SET TimeZone = 'UTC'")
+        if self.settings.duckdb_memory_limit:
+            con.execute(f"SET memory_limit = '{self.settings.duckdb_memory_limit}'")
+        if self.settings.duckdb_threads:
+            con.execute(f"SET threads = {self.settings.duckdb_threads}")
         return con
 
     def _postgres_dsn(self, placeholder_password: str = "") -> str:

@@ -33,7 +33,7 @@ OBJECT_STREAMS: tuple[ObjectStream, ...] = (
             "lifecyclestage createdate lastmodifieddate", modified_property="lastmodifieddate",
             associations=("companies",)),
     _stream("deals", "dealname amount dealstage pipeline closedate hubspot_owner_id hs_is_closed hs_is_closed_won "
-            "hs_deal_stage_probability dealtype createdate hs_lastmodifieddate",
+            "hs_deal_stage_probability dealtype deal_currency_code createdate hs_lastmodifieddate",
             history=("dealstage", "amount", "closedate", "hubspot_owner_id"), associations=("contacts", "companies")),
     _stream("emails", "hs_timestamp hs_email_subject hs_email_direction hs_email_status hs_email_headers "
             "hubspot_owner_id createdate hs_lastmodifieddate", associations=_ENGAGEMENT_LINKS,

@@ -99,7 +99,8 @@ _COMMON = ("hs_object_id", "createdate", "hs_lastmodifieddate", "hubspot_owner_i
 _ENGAGEMENT_COMMON = _COMMON + ("hs_timestamp", "hs_createdate")
 SCHEMA_PROPERTIES: dict[str, frozenset[str]] = {
     "deals": frozenset(_COMMON + ("dealname", "amount", "dealstage", "pipeline", "closedate", "hs_is_closed",
-                                  "hs_is_closed_won", "hs_deal_stage_probability", "dealtype")),
+                                  "hs_is_closed_won", "hs_deal_stage_probability", "dealtype",
+                                  "deal_currency_code")),
     "companies": frozenset(_COMMON + ("name", "domain", "industry", "lifecyclestage")),
     "contacts": frozenset(_COMMON + ("lastmodifieddate", "email", "firstname", "lastname", "jobtitle",
                                      "company", "associatedcompanyid", "lifecyclestage")),

@@ -17,7 +17,9 @@ select
     m.stage                                                 as stage,
     m.stage_order                                           as stage_order,
     cast(d.hs_deal_stage_probability as double precision)   as probability,
-    cast(d.amount as double precision)                      as amount,
+    cast(d.amount as double precision) * fx.to_reporting   as amount,
+    cast(d.amount as double precision)                      as amount_original,
+    upper(coalesce(d.deal_currency_code, cfg.default_currency))   as currency,
     cast(d.closedate as date)                               as close_date,
     coalesce(d.hs_is_closed, false)                         as is_closed,
     coalesce(d.hs_is_closed_won, false)                     as is_won,
@@ -32,6 +34,8 @@ from raw_hubspot.deals d
 left join company c on c.deal_id = d.id and c.pick = 1
 left join model.identity_map a on a.entity = 'account' and a.record_id = 'hubspot:' || c.company_id
 left join model.identity_map w on w.entity = 'owner' and w.record_id = 'hubspot:' || d.hubspot_owner_id
+cross join model.metric_settings cfg
+left join model.currency_rates fx on fx.currency = upper(coalesce(d.deal_currency_code, cfg.default_currency))
 left join model.stage_map m on m.source_system = 'hubspot' and m.source_stage = d.dealstage
 left join model.deal_stage_history cur on cur.deal_id = 'hubspot:' || d.id and cur.is_current
 where not coalesce(d.archived, false)

@@ -1,6 +1,7 @@
 -- One row per deal (Salesforce opportunity, HubSpot deal); deleted and archived deals excluded.
 -- stage is the canonical ladder stage (NULL when the CRM stage is not mapped: see unmapped_stages);
--- probability is a fraction 0..1 as the CRM set it; closed_at is when the deal entered its closed
+-- probability is a fraction 0..1 as the CRM set it; amount is in the reporting currency (NULL when
+-- the deal's currency has no configured rate: see unconverted_amounts); closed_at is when the deal entered its closed
 -- stage (from stage history), else its close date. Account and owner are the unified ones.
 select
     'salesforce:' || o.id                                   as deal_id,
@@ -14,7 +15,9 @@ select
     m.stage                                                 as stage,
     m.stage_order                                           as stage_order,
     cast(o.probability as double precision) / 100.0         as probability,
-    cast(o.amount as double precision)                      as amount,
+    cast(o.amount as double precision) * fx.to_reporting   as amount,
+    cast(o.amount as double precision)                      as amount_original,
+    upper(coalesce(cast(null as varchar), cfg.default_currency))   as currency,
     cast(o.close_date as date)                              as close_date,
     coalesce(o.is_closed, false)                            as is_closed,
     coalesce(o.is_won, false)                               as is_won,
@@ -28,6 +31,8 @@ select
 from raw_salesforce.opportunities o
 left join model.identity_map a on a.entity = 'account' and a.record_id = 'salesforce:' || o.account_id
 left join model.identity_map w on w.entity = 'owner' and w.record_id = 'salesforce:' || o.owner_id
+cross join model.metric_settings cfg
+left join model.currency_rates fx on fx.currency = upper(coalesce(cast(null as varchar), cfg.default_currency))
 left join model.stage_map m on m.source_system = 'salesforce' and m.source_stage = o.stage_name
 left join model.deal_stage_history cur on cur.deal_id = 'salesforce:' || o.id and cur.is_current
 where not coalesce(o.is_deleted, false)
