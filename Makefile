@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/dealsync demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .dealsync

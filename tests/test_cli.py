@@ -39,6 +39,9 @@ def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
         written = yaml.safe_load(config.read_text())
         assert written["stages"]["salesforce"]["Closed Won"] == "closed_won"
         assert "password" not in written["sources"]["salesforce"]["auth"]
+        # The emulators enforce no rate limit: do not wait on Google's production request budget.
+        written["sources"]["google"]["requests_per_second"] = 500
+        config.write_text(yaml.safe_dump(written))
 
         env = {**_env(), **exports}
         first = subprocess.run([DEALSYNC, "run", "--config", str(config)], cwd=tmp_path, env=env,

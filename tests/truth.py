@@ -238,3 +238,28 @@ def open_by_stage_on(deals, day) -> dict[str, int]:
                 if stage in _OPEN:
                     counts[stage] += 1
     return dict(counts)
+
+
+def by_month_and_crm(deals) -> tuple[dict, dict]:
+    """(bookings, pipeline created) per (first day of month, CRM), from the live deals:
+    bookings -> (won, lost, won amount, lost amount); created -> (deals, amount, won since, lost since)."""
+    from datetime import date
+
+    def month(ts) -> date:
+        return date(ts.year, ts.month, 1)
+
+    bookings: dict = defaultdict(lambda: [0, 0, 0.0, 0.0])
+    created: dict = defaultdict(lambda: [0, 0.0, 0, 0])
+    for d in deals:
+        if d.deleted:
+            continue
+        row = created[(month(d.created_at), d.source_system)]
+        row[0] += 1
+        row[1] += d.amount or 0
+        row[2] += d.is_won
+        row[3] += d.is_closed and not d.is_won
+        if d.is_closed:
+            b = bookings[(month(d.closed_at), d.source_system)]
+            b[0 if d.is_won else 1] += 1
+            b[2 if d.is_won else 3] += d.amount or 0
+    return {k: tuple(v) for k, v in bookings.items()}, {k: tuple(v) for k, v in created.items()}
