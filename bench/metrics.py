@@ -12,15 +12,20 @@ hash of the row number, the same on every run and any thread count.
 `large`: the sandbox's `large` org (Salesforce, seed 42) synced once through the real `sync` job
 (about 5 minutes), then the same recompute; then the `metrics` job through Dagster as well.
 
-The recompute is what the product runs: schema migrations, the configuration tables, then
-`build` of every table of MODEL_TABLES and METRIC_TABLES in order (sources: salesforce), each
-timed. It runs in a child process of its own (spawn), so its peak RSS is the recompute's, not
-the data generation's or the sync's. DuckDB's own peak buffer memory and spill per statement
-come from its JSON profiler (`--no-profile` turns that off).
+The recompute is what the `metrics` job runs: schema migrations, the configuration tables,
+`build` of every table of MODEL_TABLES in order (sources: salesforce), the daily pipeline
+snapshot (on a first run it reconstructs `snapshot_backfill_days` days), then every table of
+METRIC_TABLES; each step timed. A step that fails (out of memory) is reported and the rest still
+run. The recompute runs in a child process of its own (spawn), so its peak RSS is the
+recompute's, not the data generation's or the sync's. DuckDB's own peak buffer memory and spill
+per statement come from its JSON profiler (about 10% slower; `--no-profile` turns it off), and
+the report names the operators the three slowest tables spend their time in.
 
+`--memory-limit` / `--threads` are `warehouse.duckdb_memory_limit` / `duckdb_threads`.
 `--keep DIR` keeps the warehouses (DIR/synthetic-<deals>.duckdb, DIR/large.duckdb) and the
-profiler output; with `--reuse` an existing warehouse there is recomputed without regenerating
-or syncing it.
+profiler output (DIR/profile-*/NNNNN.json, one per statement); with `--reuse` an existing
+warehouse there is recomputed without regenerating or syncing it, as on a first run (its
+snapshot history is emptied first, so the backfill is measured again).
 """
 
 from __future__ import annotations
@@ -127,7 +132,7 @@ def _generation_sql(deals: int) -> list[str]:
     day = 86400.0
     load = "'1782864000.000001'"
     stage_names = _sql_list([s[0] for s in _STAGES])
-    stage_prob = "[" + ", ".join(str(float(s[2])) for s in _STAGES) + "]"
+    stage_prob = "cast([" + ", ".join(str(float(s[2])) for s in _STAGES) + "] as double[])"
 
     def sfid(prefix: str, n: str) -> str:
         return f"'{prefix}' || lpad(cast({n} as varchar), 12, '0') || 'AAA'"
@@ -271,7 +276,7 @@ def _generation_sql(deals: int) -> list[str]:
         # -- the stages Salesforce's standard sales process defines
         "create table raw_salesforce.opportunity_stages as select * from (values "
         + ", ".join(f"({sfid('01J', str(order))}, '{name}', '{name}', true, {str(closed).lower()}, "
-                    f"{str(won).lower()}, {float(prob)}, '{fc}', {order}, "
+                    f"{str(won).lower()}, cast({float(prob)} as double), '{fc}', {order}, "
                     f"timestamptz '2023-06-01 13:00:00+00', timestamptz '2023-06-01 13:00:00+00', {load}, "
                     f"'stage{order:09d}')"
                     for name, order, prob, closed, won, fc in _STAGES)
@@ -295,7 +300,8 @@ def _generation_sql(deals: int) -> list[str]:
                case when planned then 'Not Started' else 'Completed' end as status,
                case when unif(n, 'prio') < 0.1 then 'High' else 'Normal' end as priority,
                cast(ts(due) as date) as activity_date,
-               what_id, who_id, {sfid('005', f"case when unif(n, 'by') < 0.9 then owner else 1 + hash(n, 'by2') % {u} end")} as owner_id,
+               what_id, who_id,
+               {sfid('005', f"case when unif(n, 'by') < 0.9 then owner else 1 + hash(n, 'by2') % {u} end")} as owner_id,
                not planned as is_closed, kind as task_subtype,
                unif(n, 'del') < 0.01 as is_deleted,
                ts(at_s) as created_date, ts(at_s + unif(n, 'mod') * 3 * {day}) as last_modified_date,
@@ -529,8 +535,8 @@ def recompute(path: str, as_of: datetime, settings: dict, profile_dir: str | Non
     counts = dict(zip(("deals", "spells", "activities"), warehouse.fetch(
         "select (select count(*) from model.deals), (select count(*) from model.deal_stage_history),"
         " (select count(*) from model.activities)")[0]))
-    return {"steps": steps, "total_seconds": total, "profile_dir": profile_dir, "peak_rss_mb": _peak_rss_mb(), "baseline_rss_mb": baseline_mb,
-            "counts": counts, "metric_tables": [t.qualified for t in METRIC_TABLES]}
+    return {"steps": steps, "total_seconds": total, "profile_dir": profile_dir, "peak_rss_mb": _peak_rss_mb(),
+            "baseline_rss_mb": baseline_mb, "counts": counts, "metric_tables": [t.qualified for t in METRIC_TABLES]}
 
 
 def _child(conn, *args) -> None:
@@ -702,7 +708,10 @@ def run_large(args, workdir: Path) -> dict:
     if config.exists():
         # The same recompute as the product schedules it: the `metrics` job through Dagster.
         data = yaml.safe_load(config.read_text())
-        data.setdefault("warehouse", {}).update(_settings(args))
+        warehouse = data.setdefault("warehouse", {})
+        for key in ("duckdb_memory_limit", "duckdb_threads"):
+            warehouse.pop(key, None)
+        warehouse.update(_settings(args))
         config.write_text(yaml.safe_dump(data, sort_keys=False))
         start = time.perf_counter()
         with dg.DagsterInstance.ephemeral() as instance:
@@ -711,8 +720,8 @@ def run_large(args, workdir: Path) -> dict:
         if not outcome.success:
             print(f"metrics job failed: {outcome.error}")
         else:
-            print(f"metrics job through Dagster (in this process): {seconds:.1f} s, "
-                  f"{sum(outcome.rows_by_asset.values()):,} rows")
+            print(f"metrics job through Dagster (in this process, the snapshot's past days already recorded): "
+                  f"{seconds:.1f} s, {sum(outcome.rows_by_asset.values()):,} rows")
     return result
 
 
