@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, time, timezone
 from statistics import mean
 
 from pipeline_model.stages import DEFAULT_MAPPINGS, Stage
@@ -263,3 +264,198 @@ def by_month_and_crm(deals) -> tuple[dict, dict]:
             b[0 if d.is_won else 1] += 1
             b[2 if d.is_won else 3] += d.amount or 0
     return {k: tuple(v) for k, v in bookings.items()}, {k: tuple(v) for k, v in created.items()}
+
+
+# ---------------------------------------------------------------- activity per deal and per rep
+
+@dataclass(frozen=True)
+class TrueActivity:
+    """One real-world email, meeting or call, however many records and copies the systems hold."""
+    kind: str                   # email | meeting | call
+    at: datetime                # when, as its system of record states it (UTC)
+    owner: str | None           # the owning user's work email: the CRM owner, else the internal sender/organizer
+    deal: str | None            # "<crm>:<id>" of the live deal it is about; None for none or a deleted one
+    crm: bool                   # a CRM record (Salesforce task/event, HubSpot engagement) linked to `deal`
+
+
+def true_activities(org, as_of) -> list[TrueActivity]:
+    """Every email, meeting and call the org's systems hold at as_of, each once, from the generator:
+    CRM records (their deal is the one the simulation logged them against: WhatId, or the HubSpot
+    association, archived ones included), the mail (one per Message-ID, if a copy is left
+    undeleted) and the calendars (one per iCalUID and instance, cancelled and all-day ones left
+    out) with the deal their `truth` names. A mail or meeting a CRM logged is the CRM record: the
+    generator logs the first message of the thread (same deal, same millisecond) and the meeting
+    (same deal, same start). Times are the system of record's: a Salesforce call task only has a
+    date (ActivityDate, the day of the call), so it is that day at 00:00 UTC; a mail no CRM logged
+    is its Date header (whole seconds). A call task still open (scheduled, or a follow-up never
+    made) is not a call. Recurring series (internal ones only) are expanded up to as_of."""
+    from email.utils import parseaddr, parsedate_to_datetime
+
+    from dateutil.rrule import rrulestr
+
+    users = set(org.mailboxes())
+    user_of = {}
+    for identity in org.identities():
+        if identity["key"] in users:
+            for system in ("salesforce", "hubspot"):
+                if identity[system]:
+                    user_of[(system, identity[system])] = identity["key"]
+    live = {f"{d.source_system}:{d.id}" for d in org.deals(as_of) if not d.deleted}
+    out: list[TrueActivity] = []
+    logged_mail, logged_meetings = set(), set()      # (deal it was logged against, time)
+
+    def add(kind, at, owner, deal, crm=False):
+        out.append(TrueActivity(kind, at, owner, deal if deal in live else None, crm and deal in live))
+
+    for obj, r in org.records(as_of, objects=["Task", "Event"]):
+        if r["IsDeleted"]:
+            continue
+        deal, owner = f"salesforce:{r['WhatId']}", user_of[("salesforce", r["OwnerId"])]
+        if obj == "Event":
+            add("meeting", r["StartDateTime"], owner, deal, crm=True)
+            logged_meetings.add((deal, r["StartDateTime"]))
+        elif r["TaskSubtype"] == "Email":
+            add("email", r["CreatedDate"], owner, deal, crm=True)
+            logged_mail.add((deal, r["CreatedDate"]))
+        elif r["TaskSubtype"] == "Call" and r["Status"] == "Completed":
+            add("call", datetime.combine(r["ActivityDate"], time(), timezone.utc), owner, deal, crm=True)
+
+    engagements, deal_of = [], {}
+    for kind, r in org.hubspot_records(as_of):
+        if kind in ("emails", "meetings", "calls", "tasks") and not r["archived"]:
+            engagements.append((kind, r["id"], r["properties"]))
+        elif kind == "associations" and r["toObjectType"] == "deals" and r["fromObjectType"] in (
+                "emails", "meetings", "calls", "tasks"):
+            deal_of[(r["fromObjectType"], r["fromId"])] = f"hubspot:{r['toId']}"
+
+    def hs_time(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+    for kind, oid, p in engagements:
+        deal, owner = deal_of.get((kind, oid)), user_of[("hubspot", p["hubspot_owner_id"])]
+        if kind == "emails":
+            add("email", hs_time(p["hs_timestamp"]), owner, deal, crm=True)
+            logged_mail.add((deal, hs_time(p["hs_timestamp"])))
+        elif kind == "meetings":
+            add("meeting", hs_time(p["hs_meeting_start_time"]), owner, deal, crm=True)
+            logged_meetings.add((deal, hs_time(p["hs_meeting_start_time"])))
+        elif kind == "calls" or (p["hs_task_type"] == "CALL" and p["hs_task_status"] == "COMPLETED"):
+            add("call", hs_time(p["hs_timestamp"]), owner, deal, crm=True)
+
+    mails = {}
+    for _, m in org.gmail_messages(as_of):
+        if m["deletedAt"] is None or m["deletedAt"] > as_of:
+            headers = {h["name"]: h["value"] for h in m["headers"]}
+            mails.setdefault(headers["Message-ID"], (m, headers))
+    for m, headers in mails.values():
+        deal = _deal_key(m["truth"]["deal"])
+        if (deal, m["internalDate"]) not in logged_mail:
+            sender = parseaddr(headers["From"])[1].lower()
+            add("email", parsedate_to_datetime(headers["Date"]).astimezone(timezone.utc),
+                sender if sender in users else None, deal)
+
+    events = {}
+    for _, e in org.calendar_events(as_of):
+        if e["status"] != "cancelled" and "dateTime" in e["start"]:
+            events.setdefault(e["iCalUID"], e)
+    for e in events.values():
+        deal, start = _deal_key(e["truth"]["deal"]), e["start"]["dateTime"]
+        organizer = e["organizer"]["email"]
+        starts = [start] if "recurrence" not in e else \
+            rrulestr("\n".join(e["recurrence"]), dtstart=start).between(start, as_of, inc=True)
+        for s in starts:
+            if (deal, s) not in logged_meetings:
+                add("meeting", s, organizer if organizer in users else None, deal)
+    return out
+
+
+def owner_ids(org, canonical: dict[tuple[str, str], str]) -> dict:
+    """Each user's warehouse owner id, keyed by work email and by (CRM, user or owner id), through
+    `canonical` ((source_system, source_id) -> canonical id, the warehouse's id dictionary): one
+    id per real-world user, none shared."""
+    users = set(org.mailboxes())
+    out = {}
+    for identity in org.identities():
+        if identity["key"] not in users:
+            continue
+        ids = {canonical[(s, identity[s])] for s in ("salesforce", "hubspot") if identity[s]}
+        assert len(ids) == 1, (identity, ids)
+        out[identity["key"]] = owner = ids.pop()
+        out.update({(s, identity[s]): owner for s in ("salesforce", "hubspot") if identity[s]})
+    assert len({v for k, v in out.items() if isinstance(k, str)}) == len(users)
+    return out
+
+
+def deal_activity(deals, activities: list[TrueActivity], as_of) -> dict[str, dict]:
+    """metrics.deal_activity per live deal from the true activities; crm_* count the deal's own
+    CRM records only (the part no matching rule can miss)."""
+    out = {}
+    for d in deals:
+        if not d.deleted:
+            out[f"{d.source_system}:{d.id}"] = {
+                "emails": 0, "meetings": 0, "calls": 0, "crm_emails": 0, "crm_meetings": 0, "crm_calls": 0,
+                "last_activity_at": None, "next_meeting_at": None,
+                "deal_age_days": _days(d.created_at, d.closed_at or as_of)}
+    for a in activities:
+        if a.deal is None:
+            continue
+        row = out[a.deal]
+        if a.at <= as_of:
+            row[a.kind + "s"] += 1
+            row["crm_" + a.kind + "s"] += a.crm
+            row["last_activity_at"] = max(filter(None, (row["last_activity_at"], a.at)))
+        elif a.kind == "meeting":
+            row["next_meeting_at"] = min(filter(None, (row["next_meeting_at"], a.at)))
+    for row in out.values():
+        last = row["last_activity_at"]
+        row["days_since_last_touch"] = None if last is None else _days(last, as_of)
+    return out
+
+
+def rep_activity(activities: list[TrueActivity], as_of, owner_of: dict) -> dict[tuple, tuple]:
+    """(owner id, first day of the month) -> (emails, meetings, calls, of them about a deal), for
+    the owned activities up to as_of."""
+    from datetime import date
+
+    out: dict = defaultdict(lambda: [0, 0, 0, 0])
+    for a in activities:
+        if a.owner is not None and a.at <= as_of:
+            row = out[(owner_of[a.owner], date(a.at.year, a.at.month, 1))]
+            row[("email", "meeting", "call").index(a.kind)] += 1
+            row[3] += a.deal is not None
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def by_owner(deals, owner_of: dict) -> tuple[dict, dict, dict]:
+    """From the live deals, per owner (warehouse id):
+    open pipeline per (stage, stage order, owner, CRM, pipeline) -> (deals, amount, CRM-weighted,
+    history-weighted); bookings per (close month, owner, CRM) -> (won, lost, won amount, lost
+    amount); pipeline created per (created month, owner, CRM) -> (deals, amount, won since, lost since)."""
+    from datetime import date
+
+    live = [d for d in deals if not d.deleted]
+    rates = stage_win_rates(live)
+    pipeline: dict = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    bookings: dict = defaultdict(lambda: [0, 0, 0.0, 0.0])
+    created: dict = defaultdict(lambda: [0, 0.0, 0, 0])
+    for d in live:
+        owner, amount = owner_of[(d.source_system, d.owner_id)], d.amount or 0
+        if not d.is_closed:
+            stage = canonical_stage(d, d.stage)
+            # HubSpot deals sit in its one deal pipeline, `default`; Salesforce has no pipelines.
+            row = pipeline[(stage, _ORDER[stage], owner, d.source_system,
+                            "default" if d.source_system == "hubspot" else None)]
+            row[0] += 1
+            row[1] += amount
+            row[2] += amount * crm_probability(d)
+            row[3] += amount * (rates[stage] or 0)
+        else:
+            row = bookings[(date(d.closed_at.year, d.closed_at.month, 1), owner, d.source_system)]
+            row[0 if d.is_won else 1] += 1
+            row[2 if d.is_won else 3] += amount
+        row = created[(date(d.created_at.year, d.created_at.month, 1), owner, d.source_system)]
+        row[0] += 1
+        row[1] += amount
+        row[2] += d.is_won
+        row[3] += d.is_closed and not d.is_won
+    return tuple({k: tuple(v) for k, v in table.items()} for table in (pipeline, bookings, created))
