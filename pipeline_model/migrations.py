@@ -26,6 +26,12 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # Run after `statements`, on PostgreSQL only: indexes, which PostgreSQL keeps on disk but
+    # DuckDB must hold in memory (and maintain on every insert) for the table's whole life.
+    postgres_statements: tuple[str, ...] = ()
+
+    def statements_for(self, warehouse: Warehouse) -> list[str]:
+        return [*self.statements, *(self.postgres_statements if warehouse.is_postgres else ())]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -41,6 +47,29 @@ MIGRATIONS: tuple[Migration, ...] = (
     )),
     Migration(2, "mark snapshot rows reconstructed from stage history", (
         "alter table history.daily_pipeline_snapshot add column reconstructed boolean default false",
+    )),
+    # The snapshot grows by the whole open pipeline every day; on DuckDB its primary key was an
+    # in-memory index of every row ever recorded (gigabytes within a year for a large org) and
+    # doubled the cost of each day's insert. record_snapshot keeps (snapshot_date, deal_id) unique.
+    Migration(3, "daily pipeline snapshot without an in-memory primary key", (
+        """
+        create table history.daily_pipeline_snapshot_v3 (
+          snapshot_date date not null, deal_id varchar not null, source_system varchar not null,
+          owner_id varchar, stage varchar, source_stage varchar, amount double precision,
+          probability double precision, close_date date, is_closed boolean not null, is_won boolean not null,
+          reconstructed boolean not null default false)
+        """,
+        """
+        insert into history.daily_pipeline_snapshot_v3
+        select snapshot_date, deal_id, source_system, owner_id, stage, source_stage, amount, probability,
+               close_date, is_closed, is_won, coalesce(reconstructed, false)
+        from history.daily_pipeline_snapshot
+        """,
+        "drop table history.daily_pipeline_snapshot",
+        "alter table history.daily_pipeline_snapshot_v3 rename to daily_pipeline_snapshot",
+    ), postgres_statements=(
+        "create unique index daily_pipeline_snapshot_day_deal on history.daily_pipeline_snapshot"
+        " (snapshot_date, deal_id)",
     )),
 )
 
@@ -118,7 +147,7 @@ def _apply(warehouse: Warehouse, migration: Migration) -> bool:
     record = (f"insert into {META_SCHEMA}.{META_TABLE} (version, description, applied_at) "
               "values (?, ?, current_timestamp)", [[migration.version, migration.description]])
     try:
-        warehouse.run_in_transaction([*migration.statements, record])
+        warehouse.run_in_transaction([*migration.statements_for(warehouse), record])
     except Exception as exc:
         # Two migrators on one PostgreSQL warehouse both see version n; the loser's DDL or its
         # version row collides and rolls back. DuckDB's single writer never gets here that way.

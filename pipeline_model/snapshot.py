@@ -27,19 +27,30 @@ from model.deals d
 where not d.is_closed or cast(d.closed_at as date) = cast(? as date)
 """
 
+# Each stage spell covers the days it was the stage at the end of the day (a closed stage only its
+# first day), clipped to the gap; expanding spells to their days is linear in the rows written,
+# where joining days to spells on a date range is not.
 _RECONSTRUCTED = f"""
 insert into {TABLE} ({_COLUMNS})
-select days.day, d.deal_id, d.source_system, d.owner_id, h.stage, h.source_stage, d.amount,
-       cs.crm_probability, d.close_date, coalesce(st.is_closed, false), coalesce(st.is_won, false), true
-from (select cast(? as date) + cast(g.i as integer) as day from generate_series(0, ?) as g(i)) days
-join model.deal_stage_history h
-  on h.entered_at < cast(days.day + 1 as timestamp with time zone)
- and (h.exited_at is null or h.exited_at >= cast(days.day + 1 as timestamp with time zone))
-join model.deals d on d.deal_id = h.deal_id
-left join model.stages st on st.stage = h.stage
-left join model.crm_stages cs on cs.source_system = h.source_system and cs.source_stage = h.source_stage
+select s.first_day + cast(g.i as integer), d.deal_id, d.source_system, d.owner_id, s.stage, s.source_stage,
+       d.amount, cs.crm_probability, d.close_date, s.is_closed, s.is_won, true
+from (
+    select h.deal_id, h.source_system, h.stage, h.source_stage,
+           coalesce(st.is_closed, false) as is_closed, coalesce(st.is_won, false) as is_won,
+           greatest(cast(h.entered_at as date), gap.gap_start) as first_day,
+           least(gap.gap_end,
+                 coalesce(cast(h.exited_at as date) - 1, gap.gap_end),
+                 case when coalesce(st.is_closed, false) then cast(h.entered_at as date) else gap.gap_end end) as last_day
+    from model.deal_stage_history h
+    cross join (select cast(? as date) as gap_start, cast(? as date) as gap_end) gap
+    left join model.stages st on st.stage = h.stage
+    where cast(h.entered_at as date) <= gap.gap_end
+      and (h.exited_at is null or cast(h.exited_at as date) > gap.gap_start)
+) s
+cross join lateral generate_series(0, s.last_day - s.first_day) as g(i)
+join model.deals d on d.deal_id = s.deal_id
+left join model.crm_stages cs on cs.source_system = s.source_system and cs.source_stage = s.source_stage
      and coalesce(cs.pipeline, '') = coalesce(d.pipeline, '')
-where not coalesce(st.is_closed, false) or cast(h.entered_at as date) = days.day
 """
 
 
@@ -52,7 +63,7 @@ def record_snapshot(warehouse: Warehouse, backfill_days: int) -> dict[str, int]:
     statements = [(f"delete from {TABLE} where snapshot_date = ?", [[today]]),
                   (_OBSERVED, [[today, today]])]
     if gap_days > 0:
-        statements.insert(0, (_RECONSTRUCTED, [[first_gap, gap_days - 1]]))
+        statements.insert(0, (_RECONSTRUCTED, [[first_gap, today - timedelta(days=1)]]))
     before = _count(warehouse)
     warehouse.run_in_transaction(statements)
     today_rows = warehouse.fetch(f"select count(*) from {TABLE} where snapshot_date = ?", [today])[0][0]

@@ -47,6 +47,9 @@ class Part:
 class Table:
     schema: str
     name: str
+    # A view costs nothing to rebuild and is computed by whoever reads it: right for a plain
+    # projection of raw tables, wrong for anything its readers would recompute at a price.
+    view: bool = False
 
     @property
     def qualified(self) -> str:
@@ -82,8 +85,12 @@ class Table:
 CONFIG_TABLES = (Table("model", "stages"), Table("model", "stage_map"), Table("model", "mail_domains"),
                  Table("model", "metric_settings"), Table("model", "currency_rates"))
 
+# Views among the model tables: activity_records only renames and unions the raw activity
+# streams; materialising its tens of millions of rows cost more than its readers' projections.
+MODEL_VIEWS = ("activity_records",)
+
 # In build order: each table reads only tables before it.
-MODEL_TABLES = tuple(Table("model", n) for n in (
+MODEL_TABLES = tuple(Table("model", n, view=n in MODEL_VIEWS) for n in (
     "source_owners", "source_accounts", "source_contacts", "known_domains", "identity_map",
     "owners", "accounts", "account_domains", "contacts",
     "crm_stages", "stage_changes", "deal_stage_history", "deals", "unmapped_stages", "unconverted_amounts",
@@ -101,22 +108,46 @@ class MissingInput(RuntimeError):
 
 
 def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) -> int:
-    """(Re)build one SQL table atomically from the parts of the configured `sources`; returns its row count."""
+    """(Re)build one SQL table (or view) atomically from the parts of the configured `sources`;
+    returns its row count."""
     parts = table.parts_for(sources)
     if not parts:
         raise MissingInput(f"{table.qualified} cannot be built: none of its sources "
                            f"({', '.join(p.source for p in table.parts)}) is configured")
+    with warehouse.session():
+        return _build(warehouse, table, parts)
+
+
+def _build(warehouse: Warehouse, table: Table, parts: tuple[Part, ...]) -> int:
     _check_inputs(warehouse, table, parts)
     first, *others = parts
-    statements = [f"create schema if not exists {table.schema}",
-                  f"drop table if exists {table.qualified}",
-                  f"create table {table.qualified} as\n{first.select}"]
-    if others:
-        columns = ", ".join(_columns(warehouse, first.select))
-        statements += [f"insert into {table.qualified} ({columns})\nselect {columns} from (\n{p.select}\n) part"
-                       for p in others]
+    statements = [f"create schema if not exists {table.schema}", _drop(warehouse, table)]
+    if table.view:
+        statements.append(f"create view {table.qualified} as\n{_union(warehouse, parts)}")
+    else:
+        statements.append(f"create table {table.qualified} as\n{first.select}")
+        if others:
+            columns = ", ".join(_columns(warehouse, first.select))
+            statements += [f"insert into {table.qualified} ({columns})\nselect {columns} from (\n{p.select}\n) part"
+                           for p in others]
     warehouse.run_in_transaction(statements)
     return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
+
+
+def _drop(warehouse: Warehouse, table: Table) -> str:
+    """Drop whatever holds the name now: a release may have turned a table into a view or back."""
+    kind = warehouse.fetch("select table_type from information_schema.tables where table_schema = ? "
+                           "and table_name = ?", [table.schema, table.name])
+    is_view = bool(kind) and kind[0][0] == "VIEW"
+    return f"drop {'view' if is_view else 'table'} if exists {table.qualified}"
+
+
+def _union(warehouse: Warehouse, parts: tuple[Part, ...]) -> str:
+    """The parts as one SELECT, matched by column name."""
+    if len(parts) == 1:
+        return parts[0].select
+    columns = ", ".join(_columns(warehouse, parts[0].select))
+    return "\nunion all\n".join(f"select {columns} from (\n{p.select}\n) part" for p in parts)
 
 
 def build_config_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stage]],

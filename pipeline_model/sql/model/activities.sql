@@ -2,14 +2,17 @@
 -- whether or not a CRM logged it), a meeting, a call or a task. A CRM-logged mail or meeting
 -- takes the CRM record's subject, owner and links. owner_id is the CRM owner, else the
 -- internal sender / organizer. crm_deal_id is the deal the CRM itself linked the activity to.
+-- Each activity has exactly one 'own_record' source (activity_sources): the CRM record, or the
+-- first copy of a mail or meeting no CRM logged; the other sources are counted.
 with primary_record as (
-    select s.activity_id, r.*,
-           row_number() over (partition by s.activity_id
-                              order by case when r.source_system in ('salesforce', 'hubspot') then 0 else 1 end,
-                                       r.record_id) as pick,
-           count(*) over (partition by s.activity_id) as source_records
+    select s.activity_id, r.*
     from model.activity_sources s
     join model.activity_records r on r.record_id = s.record_id
+    where s.folded_by = 'own_record'
+),
+copies as (
+    select activity_id, count(*) as copies from model.activity_sources
+    where folded_by <> 'own_record' group by activity_id
 )
 select
     p.activity_id                                           as activity_id,
@@ -21,10 +24,10 @@ select
     p.status                                                as status,
     coalesce(o.canonical_id, sender.canonical_id)           as owner_id,
     p.crm_deal_record_id                                    as crm_deal_id,
-    p.source_records                                        as source_records
+    1 + coalesce(c.copies, 0)                               as source_records
 from primary_record p
+left join copies c on c.activity_id = p.activity_id
 left join model.identity_map o on o.entity = 'owner' and o.record_id = p.owner_record_id
 left join (select match_key, min(canonical_id) as canonical_id from model.identity_map
            where entity = 'owner' and match_key is not null group by match_key) sender
        on sender.match_key = p.from_address
-where p.pick = 1

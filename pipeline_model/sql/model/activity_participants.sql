@@ -2,33 +2,34 @@
 -- from every copy of it, plus the CRM record's contact and owner. Each address resolves to a
 -- contact by email, to an owner by email, and to an account through the contact or, failing
 -- that, its domain (never an internal or personal domain).
-with addresses as (
-    select s.activity_id, r.from_address as address, 1 as role_rank
-    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
-    where r.from_address is not null
+-- Addresses per source record first, so that records meet activity_sources in one join. Mail
+-- headers are normalised here; CRM contact and owner emails already are (source_contacts/owners).
+with mail_addresses as (
+    select record_id, from_address as address, 1 as role_rank
+    from model.activity_records where from_address is not null
     union all
-    select activity_id, unnest(string_to_array(to_addresses, ',')), 2
-    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
-    where r.to_addresses is not null
+    select record_id, unnest(string_to_array(to_addresses, ',')), 2
+    from model.activity_records where to_addresses is not null
     union all
-    select activity_id, unnest(string_to_array(cc_addresses, ',')), 3
-    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
-    where r.cc_addresses is not null
+    select record_id, unnest(string_to_array(cc_addresses, ',')), 3
+    from model.activity_records where cc_addresses is not null
+),
+record_addresses as (
+    select record_id, lower(trim(address)) as address, role_rank
+    from mail_addresses where trim(address) <> ''
     union all
-    select s.activity_id, c.email, 4
-    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
-    join model.source_contacts c on c.record_id = r.crm_contact_record_id
+    select r.record_id, c.email, 4
+    from model.activity_records r join model.source_contacts c on c.record_id = r.crm_contact_record_id
     where c.email is not null
     union all
-    select s.activity_id, o.email, 5
-    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
-    join model.source_owners o on o.record_id = r.owner_record_id
+    select r.record_id, o.email, 5
+    from model.activity_records r join model.source_owners o on o.record_id = r.owner_record_id
     where o.email is not null
 ),
 people as (
-    select activity_id, lower(trim(address)) as address, min(role_rank) as role_rank
-    from addresses where trim(address) <> ''
-    group by activity_id, lower(trim(address))
+    select s.activity_id, a.address, min(a.role_rank) as role_rank
+    from record_addresses a join model.activity_sources s on s.record_id = a.record_id
+    group by s.activity_id, a.address
 )
 select
     p.activity_id                                           as activity_id,

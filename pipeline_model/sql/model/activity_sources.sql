@@ -34,12 +34,20 @@ logged as (
     group by p.copy_key
     having count(distinct p.crm_key) = 1
 ),
+-- The first copy (by record_id) of a mail or meeting held in several mailboxes/calendars.
+copies as (
+    select activity_key, min(record_id) as first_record
+    from model.activity_records
+    group by activity_key
+    having count(*) > 1
+),
 keyed as (
-    select r.record_id, r.source_system, r.source_id, r.activity_key,
+    select r.record_id, r.source_system, r.source_id,
            coalesce(l.crm_key, r.activity_key) as activity_id, l.crm_key is not null as crm_logged,
-           row_number() over (partition by r.activity_key order by r.record_id) as copy_number
+           c.first_record is null or c.first_record = r.record_id as first_copy
     from model.activity_records r
     left join logged l on l.copy_key = r.activity_key
+    left join copies c on c.activity_key = r.activity_key
 )
 select
     activity_id                                             as activity_id,
@@ -47,7 +55,7 @@ select
     source_system                                           as source_system,
     source_id                                               as source_id,
     case when crm_logged then 'crm_logged'
-         when record_id = activity_id or copy_number = 1 then 'own_record'
+         when record_id = activity_id or first_copy then 'own_record'
          when source_system = 'gmail' then 'same_message'
          else 'same_event' end                              as folded_by
 from keyed
