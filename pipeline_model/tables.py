@@ -93,7 +93,7 @@ MODEL_VIEWS = ("activity_records",)
 MODEL_TABLES = tuple(Table("model", n, view=n in MODEL_VIEWS) for n in (
     "source_owners", "source_accounts", "source_contacts", "known_domains", "identity_map",
     "owners", "accounts", "account_domains", "contacts",
-    "crm_stages", "stage_changes", "deal_stage_history", "deals", "unmapped_stages", "unconverted_amounts",
+    "crm_stages", "stage_changes", "deal_stage_history", "close_date_changes", "deals", "unmapped_stages", "unconverted_amounts",
     "activity_records", "deal_contacts", "activity_sources", "activities", "activity_participants",
     "deal_activities"))
 

@@ -67,7 +67,7 @@ from sandbox.org_base import (
     _ISWON, _LAST, _LEAD_SOURCES, _LOST, _MAX_ACTIVITIES, _MAX_HISTORY, _MEETING_TOPICS, _MIDDLES, _MIN,
     _NAME_SPACE, _NAME_STEP, _ONSETS, _P_STALL, _PROB, _PRODUCTS, _RATE_CALL, _RATE_EMAIL, _RATE_MEET,
     _SEC, _STAGE_MEDIAN, _STAGES, _STALL_MEDIAN, _TEAMS, _WON, SIZES, UTC, DealTruth, StageSpell, _Account,
-    _bdate, _biz, _Contact, _date_b, _Deal, _dt, _eom, _lognorm_bdays, _ms, _pick, _User, _wall)
+    _bdate, _biz, _close_date_changes, _Contact, _date_b, _Deal, _dt, _eom, _lognorm_bdays, _ms, _pick, _User, _wall)
 from sandbox.org_calendar import CalendarView
 from sandbox.org_gmail import GmailView
 from sandbox.org_hubspot import HubSpotView
@@ -855,7 +855,7 @@ class SyntheticOrg:
             id=D.id, name=D.name, account_id=D.account.id, owner_id=own.id, created_at=_dt(D.created),
             amount=amt, stage=_STAGES[stage], close_date=close_date, is_closed=_CLOSED[stage],
             is_won=_ISWON[stage], closed_at=_dt(D.closed) if closed else None, deleted=deleted,
-            spells=tuple(spells), health=D.health)
+            spells=tuple(spells), health=D.health, close_dates=_close_date_changes(D.history, t))
 
     # ------------------------------------------------------------------ HubSpot, Gmail, Calendar
 

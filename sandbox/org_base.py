@@ -241,6 +241,10 @@ class DealTruth:
     spells: tuple[StageSpell, ...]
     health: str
     source_system: str = "salesforce"      # "hubspot": id, account_id, owner_id, stages are HubSpot's
+    # The close-date history as the CRM records it, oldest first: (when recorded, close date), one
+    # entry per change (Salesforce OpportunityHistory rows, HubSpot's closedate property history),
+    # records that leave the close date unchanged left out.
+    close_dates: tuple[tuple[datetime, date], ...] = ()
 
 
 # --------------------------------------------------------------------------- internal entities
@@ -301,6 +305,18 @@ class _Deal:
 
 
 # --------------------------------------------------------------------------- shared by the views
+
+def _close_date_changes(states, t: int) -> tuple[tuple[datetime, date], ...]:
+    """(recorded at, close date) for each change of the close date among a deal's saved states
+    (tw, stage, amount, close_date, owner, deleted) up to wall ms t, oldest first."""
+    out: list[tuple[datetime, date]] = []
+    for tw, _, _, close_date, _, _ in states:
+        if tw > t:
+            break
+        if not out or out[-1][1] != close_date:
+            out.append((_dt(tw), close_date))
+    return tuple(out)
+
 
 def _iso(ms: int) -> str:
     """Wall ms -> ISO-8601 UTC with milliseconds, as HubSpot writes datetimes in properties."""

@@ -26,8 +26,8 @@ from dataclasses import replace
 from typing import Iterator
 
 from sandbox.org_base import (
-    _DAY, _MIN, _STAGES, StageSpell, _Account, _Contact, _Deal, _User, _biz, _date_b, _date_iso, _dt, _iso,
-    _lognorm_bdays, _personal_email, _wall)
+    _DAY, _MIN, _STAGES, StageSpell, _Account, _close_date_changes, _Contact, _Deal, _User, _biz, _date_b,
+    _date_iso, _dt, _iso, _lognorm_bdays, _personal_email, _wall)
 
 # The default deal pipeline, in the simulation's stage order (5 open stages, won, lost).
 HS_STAGES = [("appointmentscheduled", "Appointment Scheduled", "0.2"),
@@ -489,12 +489,14 @@ class HubSpotView:
                     yield "associations", rec
 
     def truth(self, D: _Deal, t: int):
-        """The Salesforce-side truth of a HubSpot deal, in HubSpot's ids and stages."""
+        """The Salesforce-side truth of a HubSpot deal, in HubSpot's ids and stages; its close-date
+        history is the closedate property's, which records every version's change."""
         base = self.org._truth(D, t)
         own = self.org._version_at(D, t)[4]
         return replace(base, id=deal_id(D.i), account_id=company_id(D.account.i), owner_id=owner_id(own),
                        stage=HS_STAGE_OF[base.stage], source_system="hubspot",
-                       spells=tuple(StageSpell(HS_STAGE_OF[s.stage], s.entered_at, s.exited_at) for s in base.spells))
+                       spells=tuple(StageSpell(HS_STAGE_OF[s.stage], s.entered_at, s.exited_at) for s in base.spells),
+                       close_dates=_close_date_changes(D.versions, t))
 
     def identities(self) -> Iterator[dict]:
         """Per real-world person (user, contact) and company, its id in each CRM (None: not there),

@@ -281,6 +281,28 @@ def test_stalled_deals(pipeline_truth):
     warehouse, truth = pipeline_truth
     got = set(warehouse.fetch("select deal_id, reason from metrics.stalled_deals"))
     assert got == truth["stalled"] and len(got) > 10
+    # Each reason occurs, slipped close dates in both CRMs, and they say how the date moved.
+    assert {reason for _, reason in got} == {"stuck_in_stage", "close_date_passed", "close_date_slipped"}
+    slipped = dict(warehouse.fetch("select deal_id, detail from metrics.stalled_deals "
+                                   "where reason = 'close_date_slipped'"))
+    assert slipped == truth["slipped"]
+    assert {deal_id.split(":")[0] for deal_id in slipped} == {"salesforce", "hubspot"}
+    assert any(" 1 time," in detail for detail in slipped.values())
+    assert any(" times," in detail for detail in slipped.values())
+
+
+def test_close_date_history_from_both_crms_matches_ground_truth(synced, live_deals):
+    """model.close_date_changes holds each live deal's close-date changes as its CRM recorded them
+    (Salesforce OpportunityHistory, HubSpot closedate history), repeats collapsed."""
+    _, warehouse, _ = synced
+    got: dict[str, list] = defaultdict(list)
+    for deal_id, close_date, changed_at in warehouse.fetch(
+            "select deal_id, close_date, changed_at from model.close_date_changes order by deal_id, changed_at"):
+        got[deal_id].append((changed_at, close_date))
+    assert dict(got) == {k: list(d.close_dates) for k, d in live_deals.items()}
+    assert all(changes[-1][1] == live_deals[k].close_date for k, changes in got.items())
+    moved = [k for k, changes in got.items() if len(changes) > 1]
+    assert len(moved) > 100 and {k.split(":")[0] for k in moved} == {"salesforce", "hubspot"}
 
 
 def test_forecast_weighs_by_crm_and_by_history(pipeline_truth):

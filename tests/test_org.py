@@ -366,6 +366,10 @@ def test_deals_truth_agrees_with_the_records(org, when):
         closing = [row["CreatedDate"] for row in hist[d.id] if STAGE[row["StageName"]]["IsClosed"]]
         assert d.closed_at == (closing[0] if closing else None)
         assert d.closed_at is None or d.close_date == d.closed_at.date()
+        # The close-date history is the OpportunityHistory rows that changed the close date.
+        changes = [(row["CreatedDate"], row["CloseDate"]) for n, row in enumerate(hist[d.id])
+                   if n == 0 or row["CloseDate"] != hist[d.id][n - 1]["CloseDate"]]
+        assert list(d.close_dates) == changes and d.close_dates[-1][1] == d.close_date
 
 
 def test_health_matches_the_outcome(org):

@@ -251,6 +251,9 @@ def test_deals_truth_agrees_with_deal_records_and_stage_history(org, when, now_h
         assert d.is_won == (meta["probability"] == "1.0" and meta["isClosed"] == "true")
         assert p["amount"] == (None if d.amount is None else str(int(d.amount)))
         assert p["closedate"] == f"{d.close_date.isoformat()}T00:00:00.000Z"
+        closedates = rec["history"]["closedate"][::-1]
+        assert [(at, f"{day.isoformat()}T00:00:00.000Z") for at, day in d.close_dates] == \
+            [(h["timestamp"], h["value"]) for h in closedates]
         # Spells are the dealstage history, oldest first; exits come from the next entry.
         history = rec["history"]["dealstage"][::-1]
         assert [(s.stage, s.entered_at) for s in d.spells] == [(h["value"], h["timestamp"]) for h in history]

@@ -153,6 +153,23 @@ def stage_win_rates(live) -> dict[str, float | None]:
     return rates
 
 
+def close_date_slip(deal) -> str | None:
+    """How an open deal's close date slipped, in metrics.stalled_deals' words, from the close-date
+    history its CRM recorded (DealTruth.close_dates); None if it was never moved later."""
+    dates = [day for _, day in deal.close_dates]
+    out = sum(b > a for a, b in zip(dates, dates[1:]))
+    back = sum(b < a for a, b in zip(dates, dates[1:]))
+    if out == 0:
+        return None
+
+    def times(n: int) -> str:
+        return f"{n} time" if n == 1 else f"{n} times"
+
+    pulled = f" and in {times(back)}" if back else ""
+    return (f"close date moved out {times(out)}{pulled}, "
+            f"from {dates[0].isoformat()} to {deal.close_date.isoformat()}")
+
+
 def expected_pipeline_metrics(deals, as_of, period_bounds) -> dict:
     """Every issue-5 metric over the org's live deals, as of `as_of`; period_bounds =
     (current start, next start, next end) dates."""
@@ -188,7 +205,7 @@ def expected_pipeline_metrics(deals, as_of, period_bounds) -> dict:
             if s.exited_at is not None:
                 durations[canonical_stage(d, s.stage)].append(_days(s.entered_at, s.exited_at))
 
-    stalled = set()
+    stalled, slipped = set(), {}
     for d in open_deals:
         current = d.spells[-1]
         stage = canonical_stage(d, d.stage)
@@ -197,6 +214,10 @@ def expected_pipeline_metrics(deals, as_of, period_bounds) -> dict:
             stalled.add((f"{d.source_system}:{d.id}", "stuck_in_stage"))
         if d.close_date < as_of.date():
             stalled.add((f"{d.source_system}:{d.id}", "close_date_passed"))
+        slip = close_date_slip(d)
+        if slip is not None:
+            stalled.add((f"{d.source_system}:{d.id}", "close_date_slipped"))
+            slipped[f"{d.source_system}:{d.id}"] = slip
 
     current_start, next_start, next_end = period_bounds
     forecast = {}
@@ -220,7 +241,7 @@ def expected_pipeline_metrics(deals, as_of, period_bounds) -> dict:
                           for st in _OPEN},
         "median_won_deal_size": percentile_cont(won_amounts, 0.5),
         "median_sales_cycle_days": percentile_cont([_days(d.created_at, d.closed_at) for d in closed], 0.5),
-        "stalled": stalled, "forecast": forecast, "velocity": velocity,
+        "stalled": stalled, "slipped": slipped, "forecast": forecast, "velocity": velocity,
     }
 
 
