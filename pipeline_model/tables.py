@@ -85,15 +85,16 @@ class Table:
 CONFIG_TABLES = (Table("model", "stages"), Table("model", "stage_map"), Table("model", "mail_domains"),
                  Table("model", "metric_settings"), Table("model", "currency_rates"))
 
-# Views among the model tables: activity_records only renames and unions the raw activity
-# streams; materialising its tens of millions of rows cost more than its readers' projections.
-MODEL_VIEWS = ("activity_records",)
+# Views among the model tables: stage_changes and activity_records only rename and union raw
+# rows; materialising their millions of rows cost more than their readers' projections.
+MODEL_VIEWS = ("stage_changes", "activity_records")
 
 # In build order: each table reads only tables before it.
 MODEL_TABLES = tuple(Table("model", n, view=n in MODEL_VIEWS) for n in (
     "source_owners", "source_accounts", "source_contacts", "known_domains", "identity_map",
     "owners", "accounts", "account_domains", "contacts",
-    "crm_stages", "stage_changes", "deal_stage_history", "close_date_changes", "deals", "unmapped_stages", "unconverted_amounts",
+    "crm_stages", "stage_changes", "deal_stage_history", "close_date_changes", "deals", "unmapped_stages",
+    "unconverted_amounts",
     "activity_records", "deal_contacts", "activity_sources", "activities", "activity_participants",
     "deal_activities"))
 

@@ -3,12 +3,17 @@
 -- takes the CRM record's subject, owner and links. owner_id is the CRM owner, else the
 -- internal sender / organizer. crm_deal_id is the deal the CRM itself linked the activity to.
 -- Each activity has exactly one 'own_record' source (activity_sources): the CRM record, or the
--- first copy of a mail or meeting no CRM logged; the other sources are counted.
+-- first copy of a mail or meeting no CRM logged; the other sources are counted. A CRM record is
+-- always its own activity (activity_id = record_id): only Google's records need the lookup.
 with primary_record as (
+    select r.record_id as activity_id, r.*
+    from model.activity_records r
+    where r.source_system in ('salesforce', 'hubspot')
+    union all
     select s.activity_id, r.*
     from model.activity_sources s
     join model.activity_records r on r.record_id = s.record_id
-    where s.folded_by = 'own_record'
+    where s.folded_by = 'own_record' and r.source_system not in ('salesforce', 'hubspot')
 ),
 copies as (
     select activity_id, count(*) as copies from model.activity_sources

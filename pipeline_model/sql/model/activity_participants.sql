@@ -2,34 +2,43 @@
 -- from every copy of it, plus the CRM record's contact and owner. Each address resolves to a
 -- contact by email, to an owner by email, and to an account through the contact or, failing
 -- that, its domain (never an internal or personal domain).
--- Addresses per source record first, so that records meet activity_sources in one join. Mail
--- headers are normalised here; CRM contact and owner emails already are (source_contacts/owners).
+-- Addresses per source record first; then each record's activity: a CRM record is its own
+-- activity (activity_id = record_id), only Google's records are looked up in activity_sources.
+-- Mail headers are normalised here; CRM contact and owner emails already are.
 with mail_addresses as (
-    select record_id, from_address as address, 1 as role_rank
+    select record_id, source_system, from_address as address, 1 as role_rank
     from model.activity_records where from_address is not null
     union all
-    select record_id, unnest(string_to_array(to_addresses, ',')), 2
+    select record_id, source_system, unnest(string_to_array(to_addresses, ',')), 2
     from model.activity_records where to_addresses is not null
     union all
-    select record_id, unnest(string_to_array(cc_addresses, ',')), 3
+    select record_id, source_system, unnest(string_to_array(cc_addresses, ',')), 3
     from model.activity_records where cc_addresses is not null
 ),
 record_addresses as (
-    select record_id, lower(trim(address)) as address, role_rank
+    select record_id, source_system, lower(trim(address)) as address, role_rank
     from mail_addresses where trim(address) <> ''
     union all
-    select r.record_id, c.email, 4
+    select r.record_id, r.source_system, c.email, 4
     from model.activity_records r join model.source_contacts c on c.record_id = r.crm_contact_record_id
     where c.email is not null
     union all
-    select r.record_id, o.email, 5
+    select r.record_id, r.source_system, o.email, 5
     from model.activity_records r join model.source_owners o on o.record_id = r.owner_record_id
     where o.email is not null
 ),
-people as (
-    select s.activity_id, a.address, min(a.role_rank) as role_rank
+activity_addresses as (
+    select a.record_id as activity_id, a.address, a.role_rank
+    from record_addresses a where a.source_system in ('salesforce', 'hubspot')
+    union all
+    select s.activity_id, a.address, a.role_rank
     from record_addresses a join model.activity_sources s on s.record_id = a.record_id
-    group by s.activity_id, a.address
+    where a.source_system not in ('salesforce', 'hubspot')
+),
+people as (
+    select activity_id, address, min(role_rank) as role_rank
+    from activity_addresses
+    group by activity_id, address
 )
 select
     p.activity_id                                           as activity_id,

@@ -34,10 +34,12 @@ logged as (
     group by p.copy_key
     having count(distinct p.crm_key) = 1
 ),
--- The first copy (by record_id) of a mail or meeting held in several mailboxes/calendars.
+-- The first copy (by record_id) of a mail or meeting held in several mailboxes/calendars (a CRM
+-- record is its own activity_key: only Google's copies can share one).
 copies as (
     select activity_key, min(record_id) as first_record
     from model.activity_records
+    where source_system in ('gmail', 'google_calendar')
     group by activity_key
     having count(*) > 1
 ),

@@ -13,12 +13,9 @@
 -- participant are 'internal_only'; the rest 'no_match'.
 -- Each rule only looks at the activities the rules before it left undecided: most CRM activities
 -- carry their deal, so the account-wide rules (the expensive ones) see few.
-with acts as (
-    select activity_id, occurred_at, crm_deal_id from model.activities
-),
-linked as materialized (
-    select a.activity_id, a.crm_deal_id as deal_id
-    from acts a join model.deals d on d.deal_id = a.crm_deal_id
+with acts as materialized (
+    select a.activity_id, a.occurred_at, d.deal_id as linked_deal_id
+    from model.activities a left join model.deals d on d.deal_id = a.crm_deal_id
 ),
 threads as materialized (
     select s.activity_id, r.thread_key
@@ -27,19 +24,24 @@ threads as materialized (
     group by s.activity_id, r.thread_key
 ),
 thread_links as materialized (
-    select t.activity_id, l.deal_id
+    select t.activity_id, mate_act.linked_deal_id as deal_id
     from threads t
+    join acts own on own.activity_id = t.activity_id and own.linked_deal_id is null
     join threads mate on mate.thread_key = t.thread_key and mate.activity_id <> t.activity_id
-    join linked l on l.activity_id = mate.activity_id
-    where not exists (select 1 from linked x where x.activity_id = t.activity_id)
-    group by t.activity_id, l.deal_id
+    join acts mate_act on mate_act.activity_id = mate.activity_id and mate_act.linked_deal_id is not null
+    group by t.activity_id, mate_act.linked_deal_id
 ),
--- The people on the activities rules 1 and 2 did not decide.
+-- The activities rules 1 and 2 did not decide, and the people on them.
+pending as materialized (
+    select a.activity_id, a.occurred_at
+    from acts a
+    where a.linked_deal_id is null
+      and not exists (select 1 from thread_links x where x.activity_id = a.activity_id)
+),
 pending_people as materialized (
     select p.activity_id, p.contact_id, p.owner_id, p.account_id, p.is_internal
     from model.activity_participants p
-    where not exists (select 1 from linked x where x.activity_id = p.activity_id)
-      and not exists (select 1 from thread_links x where x.activity_id = p.activity_id)
+    join pending x on x.activity_id = p.activity_id
 ),
 customers as (
     select distinct activity_id, account_id from pending_people
@@ -55,7 +57,7 @@ reps as (
 account_deals as materialized (
     select c.activity_id, d.deal_id, d.owner_id, d.closed_at, a.occurred_at
     from customers c
-    join acts a on a.activity_id = c.activity_id
+    join pending a on a.activity_id = c.activity_id
     join model.deals d on d.account_id = c.account_id and d.created_at <= a.occurred_at
 ),
 open_deals as materialized (
@@ -120,18 +122,17 @@ rules(precedence, rule) as (
 )
 select
     a.activity_id                                           as activity_id,
-    case when l.deal_id is not null then l.deal_id
+    case when a.linked_deal_id is not null then a.linked_deal_id
          when b.candidate_count = 1 then b.deal_id end      as deal_id,
-    case when l.deal_id is not null then 'crm_link'
+    case when a.linked_deal_id is not null then 'crm_link'
          when b.candidate_count = 1 then r.rule
          when b.candidate_count > 1 then 'ambiguous'
          when h.activity_id is null then 'internal_only'
          else 'no_match' end                                as match_rule,
-    case when l.deal_id is null and b.candidate_count > 1 then r.rule end as ambiguous_rule,
-    case when l.deal_id is not null then 1 else coalesce(b.candidate_count, 0) end as candidate_count,
-    case when l.deal_id is null and b.candidate_count > 1 then m.candidate_ids end as candidate_deal_ids
+    case when a.linked_deal_id is null and b.candidate_count > 1 then r.rule end as ambiguous_rule,
+    case when a.linked_deal_id is not null then 1 else coalesce(b.candidate_count, 0) end as candidate_count,
+    case when a.linked_deal_id is null and b.candidate_count > 1 then m.candidate_ids end as candidate_deal_ids
 from acts a
-left join linked l on l.activity_id = a.activity_id
 left join by_rule b on b.activity_id = a.activity_id
 left join rules r on r.precedence = b.precedence
 left join ambiguous m on m.activity_id = a.activity_id
