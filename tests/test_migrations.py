@@ -194,3 +194,28 @@ def test_cli_migrate_refuses_a_newer_warehouse_with_one_message(block, warehouse
     assert result.returncode == 1
     assert "upgrade dealsync" in result.stderr and "Traceback" not in result.stderr
     assert schema_version(warehouse) == N + 2
+
+
+def test_snapshot_loses_its_in_memory_primary_key_and_keeps_every_row(warehouse, backend):
+    """Migration 3 rewrites the snapshot of a schema-2 warehouse: every row kept (rows recorded
+    before migration 2 read as not reconstructed), no primary key on DuckDB (an index held in
+    memory for every row), and (snapshot_date, deal_id) still unique on PostgreSQL."""
+    assert migrate(warehouse, MIGRATIONS[:2]) == [1, 2]
+    rows = _snapshot_rows(300)
+    _insert_snapshot(warehouse, rows)
+    warehouse.run_in_transaction([f"update {SNAPSHOT} set reconstructed = null where deal_id < 'deal-0100'",
+                                  f"update {SNAPSHOT} set reconstructed = true where deal_id >= 'deal-0200'"])
+    before = _contents(warehouse, SNAPSHOT, SNAPSHOT_COLUMNS + ", coalesce(reconstructed, false)")
+
+    assert migrate(warehouse) == [3]
+
+    assert _contents(warehouse, SNAPSHOT, SNAPSHOT_COLUMNS + ", reconstructed") == before
+    assert len(before) == 300 and sum(row[-1] for row in before) == 100
+    if backend == "duckdb":
+        assert warehouse.fetch("select count(*) from duckdb_constraints() where schema_name = 'history' "
+                               "and table_name = 'daily_pipeline_snapshot' and constraint_type = 'PRIMARY KEY'") \
+            == [(0,)]
+        assert warehouse.fetch("select count(*) from duckdb_indexes() where schema_name = 'history'") == [(0,)]
+    else:
+        with pytest.raises(Exception, match="duplicate key"):
+            _insert_snapshot(warehouse, rows[:1])
