@@ -28,30 +28,36 @@ record_addresses as (
     where o.email is not null
 ),
 activity_addresses as (
-    select a.record_id as activity_id, a.address, a.role_rank
-    from record_addresses a where a.source_system in ('salesforce', 'hubspot')
-    union all
-    select s.activity_id, a.address, a.role_rank
-    from record_addresses a join model.activity_sources s on s.record_id = a.record_id
-    where a.source_system not in ('salesforce', 'hubspot')
+    select coalesce(s.activity_id, a.record_id) as activity_id, a.address, a.role_rank
+    from record_addresses a
+    left join (select record_id, activity_id from model.activity_sources
+               where source_system not in ('salesforce', 'hubspot')) s on s.record_id = a.record_id
 ),
 people as (
     select activity_id, address, min(role_rank) as role_rank
     from activity_addresses
     group by activity_id, address
+),
+-- Each address is resolved once, however many activities it is on.
+resolved as (
+    select a.address, c.contact_id, o.canonical_id as owner_id,
+           coalesce(c.account_id, da.account_id) as account_id,
+           o.canonical_id is not null or coalesce(k.kind = 'internal', false) as is_internal
+    from (select distinct address from people) a
+    left join model.contacts c on c.email = a.address
+    left join (select match_key, min(canonical_id) as canonical_id from model.identity_map
+               where entity = 'owner' and match_key is not null group by match_key) o on o.match_key = a.address
+    left join model.known_domains k on k.domain = split_part(a.address, '@', 2)
+    left join model.account_domains da on da.domain = split_part(a.address, '@', 2)
 )
 select
     p.activity_id                                           as activity_id,
     p.address                                               as address,
     case p.role_rank when 1 then 'from' when 2 then 'to' when 3 then 'cc'
                      when 4 then 'crm_contact' else 'crm_owner' end as role,
-    c.contact_id                                            as contact_id,
-    o.canonical_id                                          as owner_id,
-    coalesce(c.account_id, da.account_id)                   as account_id,
-    o.canonical_id is not null or coalesce(k.kind = 'internal', false) as is_internal
+    r.contact_id                                            as contact_id,
+    r.owner_id                                              as owner_id,
+    r.account_id                                            as account_id,
+    r.is_internal                                           as is_internal
 from people p
-left join model.contacts c on c.email = p.address
-left join (select match_key, min(canonical_id) as canonical_id from model.identity_map
-           where entity = 'owner' and match_key is not null group by match_key) o on o.match_key = p.address
-left join model.known_domains k on k.domain = split_part(p.address, '@', 2)
-left join model.account_domains da on da.domain = split_part(p.address, '@', 2)
+join resolved r on r.address = p.address
