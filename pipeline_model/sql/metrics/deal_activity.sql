@@ -1,8 +1,7 @@
 -- Activity per live deal, as of model.metric_settings.as_of: emails, meetings and calls matched
 -- to it (model.deal_activities; cancelled meetings and future ones not counted as done), the
--- last touch, days since then, the next scheduled meeting, and the deal's age. A call task still
--- open (scheduled, or a follow-up nobody made: Salesforce 'Not Started', HubSpot NOT_STARTED...)
--- is not a call that happened, whatever its due date.
+-- last touch, days since then, the next scheduled meeting, and the deal's age. Void activities
+-- (model.activities.is_void: cancelled meetings, call tasks still open) never count.
 with settings as (
     select as_of from model.metric_settings
 ),
@@ -10,10 +9,7 @@ acts as (
     select da.deal_id, a.activity_type, a.occurred_at, a.status
     from model.deal_activities da
     join model.activities a on a.activity_id = da.activity_id
-    where da.deal_id is not null and coalesce(a.status, '') <> 'cancelled'
-      and not (a.activity_type = 'call'
-               and upper(replace(coalesce(a.status, ''), ' ', '_'))
-                   in ('NOT_STARTED', 'IN_PROGRESS', 'WAITING', 'WAITING_ON_SOMEONE_ELSE', 'DEFERRED'))
+    where da.deal_id is not null and not a.is_void
 ),
 per_deal as (
     select a.deal_id,

@@ -1,6 +1,6 @@
 -- Activity per owner and calendar month: emails, meetings and calls they own (CRM owner, or the
--- internal sender/organizer of mail and meetings), and how many of them are tied to a deal. A call
--- task still open (scheduled, or a follow-up nobody made) is not a call that happened.
+-- internal sender/organizer of mail and meetings), and how many of them are tied to a deal. Void
+-- activities (model.activities.is_void: cancelled meetings, call tasks still open) never count.
 select
     a.owner_id                                              as owner_id,
     cast(date_trunc('month', a.occurred_at) as date)        as activity_month,
@@ -11,9 +11,6 @@ select
 from model.activities a
 left join model.deal_activities da on da.activity_id = a.activity_id
 where a.owner_id is not null and a.activity_type in ('email', 'meeting', 'call')
-  and coalesce(a.status, '') <> 'cancelled'
-  and not (a.activity_type = 'call'
-           and upper(replace(coalesce(a.status, ''), ' ', '_'))
-               in ('NOT_STARTED', 'IN_PROGRESS', 'WAITING', 'WAITING_ON_SOMEONE_ELSE', 'DEFERRED'))
+  and not a.is_void
   and a.occurred_at <= (select as_of from model.metric_settings)
 group by a.owner_id, cast(date_trunc('month', a.occurred_at) as date)

@@ -27,6 +27,13 @@ select
     p.subject                                               as subject,
     p.occurred_at                                           as occurred_at,
     p.status                                                as status,
+    -- Not an activity the metrics count: a cancelled meeting, or a call task still open (scheduled,
+    -- or a follow-up nobody made: Salesforce 'Not Started', HubSpot NOT_STARTED...) whatever its date.
+    coalesce(p.status, '') = 'cancelled'
+      or (p.activity_type = 'call'
+          and upper(replace(coalesce(p.status, ''), ' ', '_'))
+              in ('NOT_STARTED', 'IN_PROGRESS', 'WAITING', 'WAITING_ON_SOMEONE_ELSE', 'DEFERRED'))
+                                                            as is_void,
     coalesce(o.canonical_id, sender.canonical_id)           as owner_id,
     p.crm_deal_record_id                                    as crm_deal_id,
     1 + coalesce(c.copies, 0)                               as source_records
