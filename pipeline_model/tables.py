@@ -85,9 +85,9 @@ class Table:
 CONFIG_TABLES = (Table("model", "stages"), Table("model", "stage_map"), Table("model", "mail_domains"),
                  Table("model", "metric_settings"), Table("model", "currency_rates"))
 
-# Views among the model tables: stage_changes and activity_records only rename and union raw
-# rows; materialising their millions of rows cost more than their readers' projections.
-MODEL_VIEWS = ("stage_changes", "activity_records")
+# Views among the model tables: stage_changes, activity_records and activity_sources only rename
+# and union rows; materialising their millions of rows cost more than their readers' projections.
+MODEL_VIEWS = ("stage_changes", "activity_records", "activity_sources")
 
 # In build order: each table reads only tables before it.
 MODEL_TABLES = tuple(Table("model", n, view=n in MODEL_VIEWS) for n in (
@@ -95,7 +95,7 @@ MODEL_TABLES = tuple(Table("model", n, view=n in MODEL_VIEWS) for n in (
     "owners", "accounts", "account_domains", "contacts",
     "crm_stages", "stage_changes", "deal_stage_history", "close_date_changes", "deals", "unmapped_stages",
     "unconverted_amounts",
-    "activity_records", "deal_contacts", "activity_sources", "activities", "activity_participants",
+    "activity_records", "deal_contacts", "google_activity_sources", "activity_sources", "activities", "activity_participants",
     "deal_activities"))
 
 METRIC_TABLES = tuple(Table("metrics", n) for n in (

@@ -11,12 +11,12 @@ with primary_record as (
     where r.source_system in ('salesforce', 'hubspot')
     union all
     select s.activity_id, r.*
-    from model.activity_sources s
+    from model.google_activity_sources s
     join model.activity_records r on r.record_id = s.record_id
-    where s.folded_by = 'own_record' and r.source_system not in ('salesforce', 'hubspot')
+    where s.folded_by = 'own_record'
 ),
 copies as (
-    select activity_id, count(*) as copies from model.activity_sources
+    select activity_id, count(*) as copies from model.google_activity_sources
     where folded_by <> 'own_record' group by activity_id
 )
 select

@@ -2,43 +2,53 @@
 -- from every copy of it, plus the CRM record's contact and owner. Each address resolves to a
 -- contact by email, to an owner by email, and to an account through the contact or, failing
 -- that, its domain (never an internal or personal domain).
--- Addresses per source record first; then each record's activity: a CRM record is its own
--- activity (activity_id = record_id), only Google's records are looked up in activity_sources.
--- Mail headers are normalised here; CRM contact and owner emails already are.
+-- Mail headers are normalised here; CRM contact and owner emails already are. A CRM record is
+-- its own activity (activity_id = record_id); only Google's records are looked up (in
+-- google_activity_sources). Only activities that can name a person twice (mail headers, or copies
+-- folded together) are grouped by address: at 10M CRM records that grouping is most of the cost.
 with mail_addresses as (
-    select record_id, source_system, from_address as address, 1 as role_rank
+    select record_id, from_address as address, 1 as role_rank
     from model.activity_records where from_address is not null
     union all
-    select record_id, source_system, unnest(string_to_array(to_addresses, ',')), 2
+    select record_id, unnest(string_to_array(to_addresses, ',')), 2
     from model.activity_records where to_addresses is not null
     union all
-    select record_id, source_system, unnest(string_to_array(cc_addresses, ',')), 3
+    select record_id, unnest(string_to_array(cc_addresses, ',')), 3
     from model.activity_records where cc_addresses is not null
 ),
+google_sources as (
+    select record_id, activity_id from model.google_activity_sources
+),
+-- A CRM record's contact (4) and owner (5). A record without mail headers whose activity has no
+-- Google copy is plain: these two are all its people (one, if they share an address).
+crm_people as (
+    select r.record_id, roles.role_rank,
+           case roles.role_rank when 4 then c.email else o.email end as address,
+           r.from_address is null and r.to_addresses is null and r.cc_addresses is null
+             and g.activity_id is null as plain,
+           roles.role_rank = 5 and o.email = c.email as duplicate
+    from model.activity_records r
+    cross join (values (4), (5)) roles(role_rank)
+    left join model.source_contacts c on c.record_id = r.crm_contact_record_id
+    left join model.source_owners o on o.record_id = r.owner_record_id
+    left join (select distinct activity_id from google_sources) g on g.activity_id = r.record_id
+    where r.source_system in ('salesforce', 'hubspot')
+),
 record_addresses as (
-    select record_id, source_system, lower(trim(address)) as address, role_rank
+    select record_id, lower(trim(address)) as address, role_rank
     from mail_addresses where trim(address) <> ''
     union all
-    select r.record_id, r.source_system, c.email, 4
-    from model.activity_records r join model.source_contacts c on c.record_id = r.crm_contact_record_id
-    where c.email is not null
-    union all
-    select r.record_id, r.source_system, o.email, 5
-    from model.activity_records r join model.source_owners o on o.record_id = r.owner_record_id
-    where o.email is not null
-),
-activity_addresses as (
-    select coalesce(s.activity_id, a.record_id) as activity_id, a.address, a.role_rank
-    from record_addresses a
-    left join (select record_id, activity_id from model.activity_sources
-               where source_system not in ('salesforce', 'hubspot')) s on s.record_id = a.record_id
+    select record_id, address, role_rank from crm_people where not plain and address is not null
 ),
 people as (
-    select activity_id, address, min(role_rank) as role_rank
-    from activity_addresses
-    group by activity_id, address
+    select coalesce(s.activity_id, a.record_id) as activity_id, a.address, min(a.role_rank) as role_rank
+    from record_addresses a
+    left join google_sources s on s.record_id = a.record_id
+    group by 1, 2
+    union all
+    select record_id, address, role_rank from crm_people
+    where plain and address is not null and not coalesce(duplicate, false)
 ),
--- Each address is resolved once, however many activities it is on.
 resolved as (
     select a.address, c.contact_id, o.canonical_id as owner_id,
            coalesce(c.account_id, da.account_id) as account_id,

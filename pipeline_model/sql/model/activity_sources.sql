@@ -1,63 +1,10 @@
--- Every source record of every activity: which activity it is a copy of, and why.
--- folded_by: 'own_record' (a CRM record, or the first copy of a mail/meeting the CRM did not
--- log), 'same_message' (another mailbox's copy: same Message-ID), 'same_event' (another
--- calendar's copy: same iCalUID and instance), 'crm_logged' (the mail or meeting a CRM record
--- logged: an email with the same subject sent within 2 minutes, or a meeting starting at the
--- same minute, in the mailbox/calendar of the CRM record's owner; unique matches only).
-with crm as (
-    select r.*, o.email as owner_email
-    from model.activity_records r
-    join model.source_owners o on o.record_id = r.owner_record_id
-    where r.source_system in ('salesforce', 'hubspot') and r.activity_type in ('email', 'meeting')
-),
-logged_pairs as (
-    select g.activity_key as copy_key, c.activity_key as crm_key
-    from model.activity_records g
-    join crm c on c.owner_email = g.mailbox and c.match_subject = g.match_subject
-    where g.source_system = 'gmail' and c.activity_type = 'email'
-      and abs(cast(extract(epoch from (c.occurred_at - g.occurred_at)) as double precision)) <= 120
-    union
-    select g.activity_key, c.activity_key
-    from model.activity_records g
-    join crm c on c.owner_email = g.mailbox
-              and date_trunc('minute', c.occurred_at) = date_trunc('minute', g.occurred_at)
-    where g.source_system = 'google_calendar' and c.activity_type = 'meeting'
-),
-one_copy as (
-    select crm_key from logged_pairs group by crm_key having count(distinct copy_key) = 1
-),
-logged as (
-    -- Only a copy that one CRM record logged, and a CRM record that logged one copy, fold.
-    select p.copy_key, min(p.crm_key) as crm_key
-    from logged_pairs p
-    join one_copy o on o.crm_key = p.crm_key
-    group by p.copy_key
-    having count(distinct p.crm_key) = 1
-),
--- The first copy (by record_id) of a mail or meeting held in several mailboxes/calendars (a CRM
--- record is its own activity_key: only Google's copies can share one).
-copies as (
-    select activity_key, min(record_id) as first_record
-    from model.activity_records
-    where source_system in ('gmail', 'google_calendar')
-    group by activity_key
-    having count(*) > 1
-),
-keyed as (
-    select r.record_id, r.source_system, r.source_id,
-           coalesce(l.crm_key, r.activity_key) as activity_id, l.crm_key is not null as crm_logged,
-           c.first_record is null or c.first_record = r.record_id as first_copy
-    from model.activity_records r
-    left join logged l on l.copy_key = r.activity_key
-    left join copies c on c.activity_key = r.activity_key
-)
-select
-    activity_id                                             as activity_id,
-    record_id                                               as record_id,
-    source_system                                           as source_system,
-    source_id                                               as source_id,
-    case when crm_logged then 'crm_logged'
-         when record_id = activity_id or first_copy then 'own_record'
-         when source_system = 'gmail' then 'same_message'
-         else 'same_event' end                              as folded_by
-from keyed
+-- Every source record of every activity: which activity it is a copy of, and why (folded_by:
+-- see google_activity_sources). A CRM record is always its own activity ('own_record',
+-- activity_id = record_id); only Gmail and Calendar copies fold. A view: at 10M CRM records,
+-- storing their rows again cost more than projecting them when read.
+select record_id as activity_id, record_id, source_system, source_id, 'own_record' as folded_by
+from model.activity_records
+where source_system in ('salesforce', 'hubspot')
+union all
+select activity_id, record_id, source_system, source_id, folded_by
+from model.google_activity_sources

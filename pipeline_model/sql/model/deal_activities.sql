@@ -19,7 +19,7 @@ with acts as materialized (
 ),
 threads as materialized (
     select s.activity_id, r.thread_key
-    from model.activity_sources s join model.activity_records r on r.record_id = s.record_id
+    from model.google_activity_sources s join model.activity_records r on r.record_id = s.record_id
     where r.thread_key is not null
     group by s.activity_id, r.thread_key
 ),
