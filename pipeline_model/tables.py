@@ -111,28 +111,46 @@ class MissingInput(RuntimeError):
 def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) -> int:
     """(Re)build one SQL table (or view) atomically from the parts of the configured `sources`;
     returns its row count."""
+    sources = tuple(sources)
     parts = table.parts_for(sources)
     if not parts:
         raise MissingInput(f"{table.qualified} cannot be built: none of its sources "
                            f"({', '.join(p.source for p in table.parts)}) is configured")
     with warehouse.session():
-        return _build(warehouse, table, parts)
+        _check_inputs(warehouse, table, parts)
+        dependents = _dependent_views(warehouse, table, sources)
+        warehouse.run_in_transaction([
+            f"create schema if not exists {table.schema}",
+            *(f"drop view {v.qualified}" for v in reversed(dependents)),
+            _drop(warehouse, table),
+            *_create(warehouse, table, parts),
+            *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources)))])
+        return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
 
 
-def _build(warehouse: Warehouse, table: Table, parts: tuple[Part, ...]) -> int:
-    _check_inputs(warehouse, table, parts)
-    first, *others = parts
-    statements = [f"create schema if not exists {table.schema}", _drop(warehouse, table)]
+def _create(warehouse: Warehouse, table: Table, parts: tuple[Part, ...]) -> list[str]:
     if table.view:
-        statements.append(f"create view {table.qualified} as\n{_union(warehouse, parts)}")
-    else:
-        statements.append(f"create table {table.qualified} as\n{first.select}")
-        if others:
-            columns = ", ".join(_columns(warehouse, first.select))
-            statements += [f"insert into {table.qualified} ({columns})\nselect {columns} from (\n{p.select}\n) part"
-                           for p in others]
-    warehouse.run_in_transaction(statements)
-    return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
+        return [f"create view {table.qualified} as\n{_union(warehouse, parts)}"]
+    first, *others = parts
+    statements = [f"create table {table.qualified} as\n{first.select}"]
+    if others:
+        columns = ", ".join(_columns(warehouse, first.select))
+        statements += [f"insert into {table.qualified} ({columns})\nselect {columns} from (\n{p.select}\n) part"
+                       for p in others]
+    return statements
+
+
+def _dependent_views(warehouse: Warehouse, table: Table, sources: tuple[str, ...]) -> list[Table]:
+    """The existing model views that read `table`, directly or through each other, readers last.
+    PostgreSQL will not drop what a view reads, so a rebuild drops them first and recreates them
+    in the same transaction (DuckDB does not track views; it runs the same statements)."""
+    found: list[Table] = []
+    for view in MODEL_TABLES:      # in build order: a view's readers come after it
+        reads = view.reads_for(sources)
+        if (view.view and warehouse.table_exists(view.schema, view.name)
+                and (table.qualified in reads or any(v.qualified in reads for v in found))):
+            found.append(view)
+    return found
 
 
 def _drop(warehouse: Warehouse, table: Table) -> str:

@@ -124,6 +124,18 @@ def test_a_table_an_earlier_release_kept_is_replaced_by_its_view(world):
                            "and table_name = ?", [table.schema, table.name]) == [("VIEW",)]
 
 
+def test_rebuilding_what_a_view_reads_recreates_the_view(world):
+    """model.activity_sources is a view over a view (activity_records) and a table
+    (google_activity_sources). PostgreSQL refuses to drop what a view reads: rebuilding either
+    recreates the view in the same transaction, with the same rows."""
+    _, outcome, warehouse, _ = world
+    expected = outcome.rows_by_asset["model/activity_sources"]
+    for name in ("activity_records", "google_activity_sources"):
+        build(warehouse, next(t for t in MODEL_TABLES if t.name == name), SOURCES)
+        assert warehouse.fetch("select count(*) from model.activity_sources") == [(expected,)]
+    assert expected > 1000
+
+
 def test_deals_match_ground_truth(synced, live_deals):
     _, warehouse, _ = synced
     rows = warehouse.fetch_dicts("select * from model.deals")
