@@ -132,16 +132,18 @@ def load(warehouse: Warehouse, table: str, columns: list[str], order_by: str = "
          optional: tuple[str, ...] = ()) -> Loaded:
     """`columns` of metrics.<table>, or the reason there are none. Checks before querying, so a
     missing table or column is a note on the page, not an exception. `optional` columns come
-    back as None where the table lacks them."""
+    back as None where the table lacks them. The page is about the whole org: of a table sliced
+    by owner, manager, CRM, pipeline and period (`slice_by`), only the org rows are read."""
     if not warehouse.table_exists("metrics", table):
         return Loaded(problem=f"metrics.{table} does not exist")
     present = set(warehouse.column_names(f"select * from metrics.{table} where 1 = 0"))
     missing = [c for c in columns if c not in present]
     if missing:
         return Loaded(problem=f"metrics.{table} has no column {', '.join(missing)}")
+    where = " where slice_by = 'org'" if "slice_by" in present else ""     # earlier releases: org-wide only
     order = f" order by {order_by}" if order_by else ""
     selected = [*columns, *(c if c in present else f"null as {c}" for c in optional)]
-    rows = warehouse.fetch_dicts(f"select {', '.join(selected)} from metrics.{table}{order}")
+    rows = warehouse.fetch_dicts(f"select {', '.join(selected)} from metrics.{table}{where}{order}")
     if not rows:
         return Loaded(problem=f"metrics.{table} is empty", empty=True)
     return Loaded(rows=rows)

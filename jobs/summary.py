@@ -34,11 +34,13 @@ def print_summary(outcome: RunOutcome, warehouse: Warehouse, console: Console | 
                  "select stage, open_deals, open_amount from metrics.pipeline_by_stage order by stage_order")
     _print_row(console, warehouse, "Win rate and deal size",
                "select won_deals, lost_deals, win_rate_by_count, win_rate_by_value, avg_won_deal_size "
-               "from metrics.win_rates")
+               "from metrics.win_rates where slice_by = 'org'")
     _print_query(console, warehouse, "Average days in stage (completed spells)",
-                 "select stage, completed_spells, avg_days_in_stage from metrics.time_in_stage order by stage_order")
+                 "select stage, completed_spells, avg_days_in_stage from metrics.time_in_stage "
+                 "where slice_by = 'org' order by stage_order")
     _print_row(console, warehouse, "Sales cycle",
-               "select closed_deals, avg_sales_cycle_days, avg_won_sales_cycle_days from metrics.sales_cycle")
+               "select closed_deals, avg_sales_cycle_days, avg_won_sales_cycle_days from metrics.sales_cycle "
+               "where slice_by = 'org'")
     for system, currency, deals in warehouse.fetch(
             "select source_system, currency, deals from model.unconverted_amounts order by 1, 2"):
         console.print(f"[yellow]warning:[/] {deals} {system} deal(s) in {currency} have no amount in the metrics: "

@@ -12,13 +12,16 @@ from pipeline_model.warehouse import Warehouse, WarehouseSettings
 OPEN = ["prospecting", "qualification", "needs_analysis", "proposal", "negotiation"]
 
 # The metric tables' contract: name -> its columns' definitions (float8 is a double on both backends).
+# Sliced tables lead with slice_by, slice_value: the report reads their org rows only, so their
+# rows here put a sales rep's slice (other figures) before the org's.
+SLICE = "slice_by text, slice_value text, "
 CONTRACT: dict[str, str] = {
     "pipeline_by_stage": "stage text, stage_order int, open_deals int, open_amount float8, weighted_amount float8, "
                          "history_weighted_amount float8",
-    "funnel": "stage text, stage_order int, deals_reached int, deals_advanced int, conversion_to_next float8, "
+    "funnel": SLICE + "stage text, stage_order int, deals_reached int, deals_advanced int, conversion_to_next float8, "
               "conversion_to_won float8",
-    "lost_at_stage": "stage text, stage_order int, lost_deals int, lost_amount float8",
-    "time_in_stage": "stage text, stage_order int, completed_spells int, avg_days_in_stage float8, "
+    "lost_at_stage": SLICE + "stage text, stage_order int, lost_deals int, lost_amount float8",
+    "time_in_stage": SLICE + "stage text, stage_order int, completed_spells int, avg_days_in_stage float8, "
                      "median_days_in_stage float8, p75_days_in_stage float8",
     "stalled_deals": "deal_id text, name text, owner_id text, owner_name text, source_system text, stage text, "
                      "amount float8, days_in_stage int, stage_p75_days float8, close_date date, reason text, "
@@ -27,9 +30,9 @@ CONTRACT: dict[str, str] = {
                 "crm_weighted_amount float8, history_weighted_amount float8, won_amount float8",
     "pipeline_trend": "snapshot_date date, stage text, stage_order int, open_deals int, open_amount float8, "
                       "weighted_amount float8",
-    "win_rates": "won_deals int, lost_deals int, won_amount float8, lost_amount float8, win_rate_by_count float8, "
+    "win_rates": SLICE + "won_deals int, lost_deals int, won_amount float8, lost_amount float8, win_rate_by_count float8, "
                  "win_rate_by_value float8, avg_won_deal_size float8, median_won_deal_size float8",
-    "sales_cycle": "closed_deals int, avg_sales_cycle_days float8, won_deals int, avg_won_sales_cycle_days float8",
+    "sales_cycle": SLICE + "closed_deals int, avg_sales_cycle_days float8, won_deals int, avg_won_sales_cycle_days float8",
 }
 
 
@@ -60,25 +63,35 @@ def _pipeline() -> list[tuple]:
             for i, s in enumerate(OPEN)]
 
 
-def _funnel() -> list[tuple]:
-    reached = [409, 300, 210, 150, 120, 108]
+def _sliced(rows: list[tuple], rep_rows: list[tuple]) -> list[tuple]:
+    """One rep's rows (slice 'owner'), then the org's."""
+    return [*(("owner", "own_1", *r) for r in rep_rows), *(("org", None, *r) for r in rows)]
+
+
+def _funnel_rows(reached: list[int]) -> list[tuple]:
     stages = [*OPEN, "closed_won"]
     rows = []
     for i, s in enumerate(stages):
         advanced = reached[i + 1] if i + 1 < len(reached) else None
         rows.append((s, i + 1, reached[i], advanced, advanced / reached[i] if advanced else None,
-                     108 / reached[i]))
+                     reached[-1] / reached[i]))
     return rows
+
+
+def _funnel() -> list[tuple]:
+    return _sliced(_funnel_rows([409, 300, 210, 150, 120, 108]), _funnel_rows([40, 30, 21, 15, 12, 10]))
 
 
 def _lost() -> list[tuple]:
     lost = [90, 80, 55, 40, 36]
-    return [(s, i + 1, lost[i], lost[i] * 41000.0) for i, s in enumerate(OPEN)]
+    return _sliced([(s, i + 1, lost[i], lost[i] * 41000.0) for i, s in enumerate(OPEN)],
+                   [(s, i + 1, 1, 9000.0) for i, s in enumerate(OPEN)])
 
 
 def _time() -> list[tuple]:
     avg = [12.5, 18.2, 24.0, 15.3, 9.8]
-    return [(s, i + 1, 100 + i, avg[i], avg[i] * 0.8, avg[i] * 1.4) for i, s in enumerate(OPEN)]
+    return _sliced([(s, i + 1, 100 + i, avg[i], avg[i] * 0.8, avg[i] * 1.4) for i, s in enumerate(OPEN)],
+                   [(s, i + 1, 3, 40.0, 30.0, 50.0) for i, s in enumerate(OPEN)])
 
 
 def _stalled_flags() -> list[tuple]:
@@ -111,6 +124,7 @@ def _trend() -> list[tuple]:
 ROWS = {
     "pipeline_by_stage": _pipeline, "funnel": _funnel, "lost_at_stage": _lost, "time_in_stage": _time,
     "stalled_deals": _stalled, "forecast": _forecast, "pipeline_trend": _trend,
-    "win_rates": lambda: [(108, 301, 3186539.0, 12604044.0, 0.264, 0.2018, 29504.99, 24000.0)],
-    "sales_cycle": lambda: [(409, 62.4, 108, 71.9)],
+    "win_rates": lambda: _sliced([(108, 301, 3186539.0, 12604044.0, 0.264, 0.2018, 29504.99, 24000.0)],
+                                 [(10, 30, 90000.0, 1200000.0, 0.25, 0.07, 9000.0, 8000.0)]),
+    "sales_cycle": lambda: _sliced([(409, 62.4, 108, 71.9)], [(40, 120.0, 10, 130.0)]),
 }

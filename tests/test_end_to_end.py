@@ -27,7 +27,7 @@ from sandbox.runner import SALESFORCE_CREDENTIALS
 from tests.conftest import running_sandbox, unthrottled_config, warehouse_backend, with_warehouse
 from tests.truth import (PREDICTED_SQL, activity_truth, by_month_and_crm, by_owner, canonical_stage, deal_activity,
                          expected_metrics, expected_pipeline_metrics, open_by_stage_on, owner_ids, rep_activity,
-                         score_matching, true_activities)
+                         score_matching, sliced_metrics, true_activities)
 
 REL = 1e-9
 
@@ -218,7 +218,7 @@ def test_pipeline_by_stage(synced):
 
 def test_win_rates_and_deal_size(synced):
     _, warehouse, truth = synced
-    row = warehouse.fetch_dicts("select * from metrics.win_rates")[0]
+    row, = warehouse.fetch_dicts("select * from metrics.win_rates where slice_by = 'org'")
     for name in ("won_deals", "lost_deals"):
         assert row[name] == truth[name]
     for name in ("win_rate_by_count", "win_rate_by_value", "avg_won_deal_size"):
@@ -227,7 +227,7 @@ def test_win_rates_and_deal_size(synced):
 
 def test_time_in_stage(synced):
     _, warehouse, truth = synced
-    rows = warehouse.fetch_dicts("select * from metrics.time_in_stage")
+    rows = warehouse.fetch_dicts("select * from metrics.time_in_stage where slice_by = 'org'")
     assert {r["stage"]: r["completed_spells"] for r in rows if r["completed_spells"]} == truth["completed_spells"]
     for r in rows:
         if r["completed_spells"]:
@@ -236,7 +236,7 @@ def test_time_in_stage(synced):
 
 def test_sales_cycle(synced):
     _, warehouse, truth = synced
-    row = warehouse.fetch_dicts("select * from metrics.sales_cycle")[0]
+    row, = warehouse.fetch_dicts("select * from metrics.sales_cycle where slice_by = 'org'")
     assert row["closed_deals"] == truth["closed_deals"]
     assert row["avg_sales_cycle_days"] == pytest.approx(truth["avg_sales_cycle_days"], rel=REL)
     assert row["avg_won_sales_cycle_days"] == pytest.approx(truth["avg_won_sales_cycle_days"], rel=REL)
@@ -271,22 +271,25 @@ def test_weighted_pipeline_by_stage(pipeline_truth):
 
 def test_stage_win_rates_funnel_and_losses(pipeline_truth):
     warehouse, truth = pipeline_truth
-    rates = dict(warehouse.fetch("select stage, win_rate from metrics.stage_win_rates"))
+    rates = dict(warehouse.fetch("select stage, win_rate from metrics.stage_win_rates where slice_by = 'org'"))
     assert rates == {st: pytest.approx(r, rel=REL) for st, r in truth["stage_win_rates"].items()}
-    funnel = _by_stage(warehouse, "select stage, deals_reached, deals_advanced from metrics.funnel")
+    funnel = _by_stage(warehouse, "select stage, deals_reached, deals_advanced from metrics.funnel "
+                                  "where slice_by = 'org'")
     assert funnel == truth["funnel"]
-    lost = _by_stage(warehouse, "select stage, lost_deals, lost_amount from metrics.lost_at_stage")
+    lost = _by_stage(warehouse, "select stage, lost_deals, lost_amount from metrics.lost_at_stage "
+                                "where slice_by = 'org'")
     assert lost == {st: _approx(v) for st, v in truth["lost_at_stage"].items()}
 
 
 def test_time_in_stage_percentiles_deal_size_and_cycle_medians(pipeline_truth):
     warehouse, truth = pipeline_truth
-    got = _by_stage(warehouse, "select stage, median_days_in_stage, p75_days_in_stage from metrics.time_in_stage")
+    got = _by_stage(warehouse, "select stage, median_days_in_stage, p75_days_in_stage from metrics.time_in_stage "
+                               "where slice_by = 'org'")
     assert got == {st: _approx(v) for st, v in truth["time_in_stage"].items()}
-    assert warehouse.fetch("select median_won_deal_size from metrics.win_rates")[0][0] == \
-        pytest.approx(truth["median_won_deal_size"], rel=REL)
-    assert warehouse.fetch("select median_sales_cycle_days from metrics.sales_cycle")[0][0] == \
-        pytest.approx(truth["median_sales_cycle_days"], rel=REL)
+    assert warehouse.fetch("select median_won_deal_size from metrics.win_rates where slice_by = 'org'") == \
+        [(pytest.approx(truth["median_won_deal_size"], rel=REL),)]
+    assert warehouse.fetch("select median_sales_cycle_days from metrics.sales_cycle where slice_by = 'org'") == \
+        [(pytest.approx(truth["median_sales_cycle_days"], rel=REL),)]
 
 
 def test_stalled_deals(pipeline_truth):
@@ -350,13 +353,21 @@ def owner_of(world):
     return owner_ids(box.org, canonical)
 
 
-def test_every_owner_has_the_manager_salesforce_names(world, owner_of):
+@pytest.fixture
+def manager_of(world, owner_of):
+    """Each owner's manager (warehouse ids) as Salesforce's User.ManagerId names it; owners
+    without a manager are absent."""
+    box = world[0]
+    return {owner_of[("salesforce", u["Id"])]: owner_of.get(("salesforce", u["ManagerId"]))
+            for kind, u in box.org.records(box.now, objects=["User"])
+            if kind == "User" and ("salesforce", u["Id"]) in owner_of and u["ManagerId"]}
+
+
+def test_every_owner_has_the_manager_salesforce_names(world, manager_of):
     """model.owners.manager_id, and the manager slice of the pipeline, follow Salesforce's
     User.ManagerId even where the owner's primary record is a HubSpot owner (which has no manager)."""
-    box, _, warehouse, _ = world
-    expected = {owner_of[("salesforce", u["Id"])]: owner_of.get(("salesforce", u["ManagerId"]))
-                for kind, u in box.org.records(box.now, objects=["User"])
-                if kind == "User" and ("salesforce", u["Id"]) in owner_of and u["ManagerId"]}
+    _, _, warehouse, _ = world
+    expected = manager_of
     got = dict(warehouse.fetch("select owner_id, manager_id from model.owners"))
     assert {o: got[o] for o in expected} == expected and None not in expected.values()
     sliced = warehouse.fetch("select distinct owner_id, manager_id from metrics.open_pipeline")
@@ -382,6 +393,95 @@ def test_open_pipeline_bookings_and_pipeline_created_by_owner(world, owner_of):
         "sum(lost_since) from metrics.pipeline_created group by created_month, owner_id, source_system")}
     assert got == {k: _approx(v) for k, v in created.items()}
     assert len({k[1] for k in bookings}) > 5
+
+
+@pytest.fixture
+def sliced_truth(world, owner_of, manager_of):
+    box, _, warehouse, _ = world
+    (period,), = warehouse.fetch("select period from model.metric_settings")
+    return warehouse, period, lambda period: sliced_metrics(list(box.org.deals(box.now)), owner_of, manager_of,
+                                                            period)
+
+
+SLICED_COLUMNS = {
+    "win_rates": "won_deals, lost_deals, won_amount, lost_amount, win_rate_by_count, win_rate_by_value, "
+                 "avg_won_deal_size, median_won_deal_size",
+    "sales_cycle": "closed_deals, avg_sales_cycle_days, median_sales_cycle_days, won_deals, avg_won_sales_cycle_days",
+    "time_in_stage": "completed_spells, avg_days_in_stage, median_days_in_stage, p75_days_in_stage",
+    "stage_win_rates": "closed_deals, won_deals, win_rate",
+    "funnel": "deals_reached, deals_advanced",
+    "lost_at_stage": "lost_deals, lost_amount",
+}
+PER_STAGE = ("time_in_stage", "stage_win_rates", "funnel", "lost_at_stage")
+
+
+def _sliced(warehouse, table: str) -> dict:
+    """(slice_by, slice_value[, stage]) -> the table's figures."""
+    n = 3 if table in PER_STAGE else 2
+    key = "slice_by, slice_value" + (", stage" if n == 3 else "")
+    return {tuple(row[:n]): tuple(row[n:])
+            for row in warehouse.fetch(f"select {key}, {SLICED_COLUMNS[table]} from metrics.{table}")}
+
+
+def _assert_sliced(warehouse, table: str, truth: dict) -> None:
+    got = _sliced(warehouse, table)
+    assert len(got) == len(set(got))
+    expected = {k: _approx(v) for k, v in truth[table].items()}
+    assert set(got) == set(expected), (table, sorted(set(got) ^ set(expected), key=repr)[:5])
+    assert got == expected, (table, [(k, got[k], truth[table][k]) for k in sorted(got, key=repr)
+                                     if got[k] != expected[k]][:5])
+
+
+def test_win_rates_sales_cycle_and_time_in_stage_by_slice(sliced_truth):
+    """Every slice (org, owner, manager, CRM, pipeline, period) of win rates, deal size, sales cycle
+    and time in stage (medians and p75 included), exactly; the period is the close's, the end of
+    the spell's for time in stage."""
+    warehouse, period, truth_for = sliced_truth
+    truth = truth_for(period)
+    for table in ("win_rates", "sales_cycle", "time_in_stage"):
+        _assert_sliced(warehouse, table, truth)
+    kinds = defaultdict(set)
+    for slice_by, slice_value in truth["win_rates"]:
+        kinds[slice_by].add(slice_value)
+    assert len(kinds["owner"]) > 5 and len(kinds["manager"]) > 1 and len(kinds["period"]) > 3
+    assert kinds["source_system"] == {"salesforce", "hubspot"} and kinds["pipeline"] == {"default", None}
+
+
+def test_funnel_stage_win_rates_and_losses_by_slice(sliced_truth):
+    """Every slice of the per-stage conversion tables lists every stage, exactly; the funnel's
+    conversion_to_won is the stage win rate of the same slice (the cohort of deals created in
+    the period, for both)."""
+    warehouse, period, truth_for = sliced_truth
+    truth = truth_for(period)
+    for table in ("stage_win_rates", "funnel", "lost_at_stage"):
+        _assert_sliced(warehouse, table, truth)
+    to_won = {tuple(row[:3]): row[3] for row in warehouse.fetch(
+        "select slice_by, slice_value, stage, conversion_to_won from metrics.funnel where stage <> 'closed_won'")}
+    rates = {k: v[2] for k, v in truth["stage_win_rates"].items()}
+    assert to_won == {k: None if rates.get(k) is None else pytest.approx(rates[k], rel=REL) for k in to_won}
+    assert sum(v is not None for v in to_won.values()) > 100
+    assert sum(k[0] == "owner" for k in truth["lost_at_stage"]) > 5 * 5
+
+
+def test_period_slices_follow_metrics_period(world, sliced_truth):
+    """With metrics.period: month, the period slices are months (the figures of every other
+    slice do not move)."""
+    _, _, warehouse, _ = world
+    _, period, truth_for = sliced_truth
+    sliced = [t for t in METRIC_TABLES if t.name in SLICED_COLUMNS]
+    try:
+        warehouse.run_in_transaction(["update model.metric_settings set period = 'month'"])
+        for table in sliced:
+            build(warehouse, table)
+        truth = truth_for("month")
+        for table in SLICED_COLUMNS:
+            _assert_sliced(warehouse, table, truth)
+        months = {k[1] for k in truth["win_rates"] if k[0] == "period"}
+        assert len(months) > 12 and all(m.endswith("-01") for m in months)
+    finally:
+        warehouse.run_in_transaction([("update model.metric_settings set period = ?", [[period]])])
+        for table in sliced:
+            build(warehouse, table)
 
 
 @pytest.fixture

@@ -109,6 +109,18 @@ def test_report_names_a_missing_column_instead_of_failing(tmp_path):
     assert "$900" in page and "metrics.pipeline_by_stage has no column weighted_amount" in page
 
 
+def test_report_reads_the_org_rows_of_sliced_tables_and_whole_tables_of_earlier_releases(tmp_path):
+    """The contract's sliced tables list a rep's slice first: the cards show the org's figures.
+    A release before slicing had one org-wide row and no slice_by: read as it is."""
+    warehouse = contract_warehouse(tmp_path / "warehouse.duckdb")
+    warehouse.run_in_transaction([
+        "drop table metrics.sales_cycle",
+        "create table metrics.sales_cycle as select 409 as closed_deals, 55.2 as avg_sales_cycle_days"])
+    cards = dict(re.findall(r'<div class="label">([^<]+)</div><div class="value">([^<]+)</div>',
+                            build_report(warehouse)))
+    assert (cards["Win rate"], cards["Average won deal"], cards["Average sales cycle"]) == ("26%", "$29.5K", "55 days")
+
+
 def test_report_command_refuses_a_missing_warehouse(tmp_path, capsys):
     config = tmp_path / "dealsync.yaml"
     config.write_text("sources:\n  hubspot:\n    access_token_env: HUBSPOT_ACCESS_TOKEN\n")

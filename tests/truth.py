@@ -480,3 +480,104 @@ def by_owner(deals, owner_of: dict) -> tuple[dict, dict, dict]:
         row[2] += d.is_won
         row[3] += d.is_closed and not d.is_won
     return tuple({k: tuple(v) for k, v in table.items()} for table in (pipeline, bookings, created))
+
+
+# ---------------------------------------------------------------- metrics sliced by owner, manager, CRM, pipeline, period
+
+SLICES = ("owner", "manager", "source_system", "pipeline", "period")
+
+
+def period_start(ts, period: str):
+    """First day of the month or quarter (metrics.period) holding `ts`, in UTC."""
+    from datetime import date
+
+    ts = ts.astimezone(timezone.utc)
+    months = {"month": 1, "quarter": 3}[period]
+    return date(ts.year, (ts.month - 1) // months * months + 1, 1)
+
+
+def sliced_metrics(deals, owner_of: dict, manager_of: dict, period: str) -> dict[str, dict]:
+    """The sliced metric tables from the live deals: table -> {(slice_by, slice_value[, stage]): figures}.
+    owner_of maps (CRM, CRM user id) to the warehouse owner id, manager_of an owner id to its
+    manager's (absent: none). A slice appears when it has something to count, the org always;
+    per-stage tables list every stage of a slice that appears. Periods (first day, ISO text):
+    win_rates, sales_cycle and lost_at_stage by the close, time_in_stage by the end of the
+    spell, funnel and stage_win_rates by the deal's creation."""
+    live = [d for d in deals if not d.deleted]
+
+    def slices(d, at) -> list[tuple[str, str | None]]:
+        owner = owner_of[(d.source_system, d.owner_id)]
+        return [("org", None), ("owner", owner), ("manager", manager_of.get(owner)),
+                ("source_system", d.source_system),
+                # HubSpot deals sit in its one deal pipeline, `default`; Salesforce has no pipelines.
+                ("pipeline", "default" if d.source_system == "hubspot" else None),
+                ("period", period_start(at, period).isoformat())]
+
+    def group(items) -> dict:
+        """(deal, time for its period, item) -> {slice: [items]}, the org always there."""
+        out: dict = defaultdict(list, {("org", None): []})
+        for d, at, item in items:
+            for key in slices(d, at):
+                out[key].append(item)
+        return out
+
+    def share(a, b):
+        return a / b if b else None
+
+    closed = [d for d in live if d.is_closed]
+    win_rates = {}
+    for key, ds in group((d, d.closed_at, d) for d in closed).items():
+        won = [d for d in ds if d.is_won]
+        won_amounts = [d.amount for d in won if d.amount is not None]
+        won_amount, lost_amount = sum(d.amount or 0 for d in won), sum(d.amount or 0 for d in ds if not d.is_won)
+        win_rates[key] = (len(won), len(ds) - len(won), won_amount, lost_amount, share(len(won), len(ds)),
+                          share(won_amount, won_amount + lost_amount), mean(won_amounts) if won_amounts else None,
+                          percentile_cont(won_amounts, 0.5))
+    sales_cycle = {}
+    for key, ds in group((d, d.closed_at, d) for d in closed if d.closed_at is not None).items():
+        cycles = [_days(d.created_at, d.closed_at) for d in ds]
+        won = [_days(d.created_at, d.closed_at) for d in ds if d.is_won]
+        sales_cycle[key] = (len(ds), mean(cycles) if cycles else None, percentile_cont(cycles, 0.5), len(won),
+                            mean(won) if won else None)
+
+    spells = group((d, s.exited_at, (canonical_stage(d, s.stage), _days(s.entered_at, s.exited_at)))
+                   for d in live for s in d.spells
+                   if s.exited_at is not None and canonical_stage(d, s.stage) in _OPEN)
+    time_in_stage = {}
+    for key, items in spells.items():
+        for st in _OPEN:
+            days = [v for stage, v in items if stage == st]
+            time_in_stage[(*key, st)] = (len(days), mean(days) if days else None, percentile_cont(days, 0.5),
+                                         percentile_cont(days, 0.75))
+
+    stage_win_rates = {}
+    for key, items in group((d, d.created_at, (canonical_stage(d, s.stage), d))
+                            for d in closed for s in d.spells if canonical_stage(d, s.stage) in _OPEN).items():
+        for st in _OPEN:
+            ds = {id(d): d for stage, d in items if stage == st}.values()      # a deal once per stage
+            won = sum(d.is_won for d in ds)
+            stage_win_rates[(*key, st)] = (len(ds), won, share(won, len(ds)))
+
+    ladder = _OPEN + ["closed_won"]
+    funnel = {}
+    for key, reached in group((d, d.created_at, max(_ORDER[canonical_stage(d, s.stage)] for s in d.spells
+                                                    if canonical_stage(d, s.stage) in ladder))
+                              for d in live if any(canonical_stage(d, s.stage) in ladder for s in d.spells)).items():
+        for i, st in enumerate(ladder):
+            nxt = _ORDER[ladder[i + 1]] if i + 1 < len(ladder) else None
+            funnel[(*key, st)] = (sum(f >= _ORDER[st] for f in reached),
+                                  sum(f >= nxt for f in reached) if nxt else 0)
+
+    lost_at_stage = {}
+    lost = []
+    for d in closed:
+        open_spells = [canonical_stage(d, s.stage) for s in d.spells if canonical_stage(d, s.stage) in _OPEN]
+        if not d.is_won and open_spells:
+            lost.append((d, d.closed_at, (open_spells[-1], d.amount or 0)))
+    for key, items in group(lost).items():
+        for st in _OPEN:
+            amounts = [a for stage, a in items if stage == st]
+            lost_at_stage[(*key, st)] = (len(amounts), sum(amounts))
+
+    return {"win_rates": win_rates, "sales_cycle": sales_cycle, "time_in_stage": time_in_stage,
+            "stage_win_rates": stage_win_rates, "funnel": funnel, "lost_at_stage": lost_at_stage}

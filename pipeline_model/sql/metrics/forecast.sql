@@ -21,5 +21,5 @@ left join model.deals d
        on (not d.is_closed and d.close_date >= p.period_start and d.close_date < p.period_end)
        or (d.is_won and d.closed_at >= cast(p.period_start as timestamp with time zone)
            and d.closed_at < cast(p.period_end as timestamp with time zone))
-left join metrics.stage_win_rates w on w.stage = d.stage
+left join metrics.stage_win_rates w on w.stage = d.stage and w.slice_by = 'org'
 group by p.period, p.period_start, p.period_end

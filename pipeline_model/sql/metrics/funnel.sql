@@ -2,25 +2,58 @@
 -- was ever in that stage or a later one on the ladder (so a skipped stage counts as passed);
 -- closed_lost is not "later". conversion_to_next = reached the next stage / reached this one
 -- (open deals count as not yet advanced); conversion_to_won is over closed deals only
--- (the stage's historical win rate).
+-- (stage_win_rates of the same slice). Per slice: the org, and each owner, manager, CRM,
+-- pipeline and period the deal was created in (its cohort); every slice lists every stage.
 with furthest as (
     select h.deal_id, max(st.stage_order) as furthest_order
     from model.deal_stage_history h
     join model.stages st on st.stage = h.stage and (not st.is_closed or st.is_won)
     group by h.deal_id
 ),
+reached as (
+    select f.furthest_order, d.owner_id, o.manager_id, d.source_system, d.pipeline,
+           cast(date_trunc((select period from model.metric_settings), d.created_at) as date) as period_start
+    from furthest f
+    join model.deals d on d.deal_id = f.deal_id
+    left join model.owners o on o.owner_id = d.owner_id
+),
+by_furthest as (
+    -- deals per slice and furthest stage reached
+    select
+        case when grouping(owner_id) = 0 then 'owner'
+             when grouping(manager_id) = 0 then 'manager'
+             when grouping(source_system) = 0 then 'source_system'
+             when grouping(pipeline) = 0 then 'pipeline'
+             when grouping(period_start) = 0 then 'period'
+             else 'org' end                                 as slice_by,
+        -- the attribute grouped on: the others are NULL in its grouping set
+        coalesce(owner_id, manager_id, source_system, pipeline, cast(period_start as varchar)) as slice_value,
+        furthest_order,
+        count(*)                                            as deals
+    from reached
+    group by furthest_order, grouping sets ((), (owner_id), (manager_id), (source_system), (pipeline), (period_start))
+),
+slices as (
+    select distinct slice_by, slice_value from by_furthest
+    union
+    select 'org', cast(null as varchar)
+),
 ladder as (
     select stage, stage_order, lead(stage_order) over (order by stage_order) as next_order
     from model.stages where not is_closed or is_won
 ),
 counts as (
-    select l.stage, l.stage_order,
-           count(case when f.furthest_order >= l.stage_order then 1 end) as deals_reached,
-           count(case when f.furthest_order >= l.next_order then 1 end) as deals_advanced
-    from ladder l cross join furthest f
-    group by l.stage, l.stage_order
+    select sl.slice_by, sl.slice_value, l.stage, l.stage_order,
+           cast(coalesce(sum(case when f.furthest_order >= l.stage_order then f.deals end), 0) as bigint) as deals_reached,
+           cast(coalesce(sum(case when f.furthest_order >= l.next_order then f.deals end), 0) as bigint) as deals_advanced
+    from slices sl
+    cross join ladder l
+    left join by_furthest f on f.slice_by = sl.slice_by and f.slice_value is not distinct from sl.slice_value
+    group by sl.slice_by, sl.slice_value, l.stage, l.stage_order
 )
 select
+    c.slice_by                                              as slice_by,
+    c.slice_value                                           as slice_value,
     c.stage                                                 as stage,
     c.stage_order                                           as stage_order,
     c.deals_reached                                         as deals_reached,
@@ -28,4 +61,5 @@ select
     cast(c.deals_advanced as double precision) / nullif(c.deals_reached, 0) as conversion_to_next,
     case when c.stage = 'closed_won' then 1.0 else w.win_rate end as conversion_to_won
 from counts c
-left join metrics.stage_win_rates w on w.stage = c.stage
+left join metrics.stage_win_rates w
+       on w.slice_by = c.slice_by and w.slice_value is not distinct from c.slice_value and w.stage = c.stage

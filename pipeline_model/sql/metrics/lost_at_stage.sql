@@ -1,5 +1,6 @@
 -- Where lost deals were lost: each closed-lost deal counted at the stage it was in just before
--- it closed (its last open spell). Stages with no losses appear with zeros.
+-- it closed (its last open spell). Per slice: the org, and each owner, manager, CRM, pipeline
+-- and period the deal closed in with lost deals; every slice lists every open stage (zeros included).
 with last_open as (
     select h.deal_id, h.stage,
            row_number() over (partition by h.deal_id order by h.spell_number desc) as recency
@@ -7,17 +8,43 @@ with last_open as (
     join model.stages st on st.stage = h.stage and not st.is_closed
 ),
 lost as (
-    select d.deal_id, d.amount, l.stage
+    select l.stage, d.amount, d.owner_id, o.manager_id, d.source_system, d.pipeline,
+           cast(date_trunc((select period from model.metric_settings), d.closed_at) as date) as period_start
     from model.deals d
     join model.stages st on st.stage = d.stage and st.is_closed and not st.is_won
-    left join last_open l on l.deal_id = d.deal_id and l.recency = 1
+    join last_open l on l.deal_id = d.deal_id and l.recency = 1
+    left join model.owners o on o.owner_id = d.owner_id
+),
+counts as (
+    select
+        case when grouping(owner_id) = 0 then 'owner'
+             when grouping(manager_id) = 0 then 'manager'
+             when grouping(source_system) = 0 then 'source_system'
+             when grouping(pipeline) = 0 then 'pipeline'
+             when grouping(period_start) = 0 then 'period'
+             else 'org' end                                 as slice_by,
+        -- the attribute grouped on: the others are NULL in its grouping set
+        coalesce(owner_id, manager_id, source_system, pipeline, cast(period_start as varchar)) as slice_value,
+        stage,
+        count(*)                                            as lost_deals,
+        sum(amount)                                         as lost_amount
+    from lost
+    group by stage, grouping sets ((), (owner_id), (manager_id), (source_system), (pipeline), (period_start))
+),
+slices as (
+    select distinct slice_by, slice_value from counts
+    union
+    select 'org', cast(null as varchar)
 )
 select
+    sl.slice_by                                             as slice_by,
+    sl.slice_value                                          as slice_value,
     st.stage                                                as stage,
     st.stage_order                                          as stage_order,
-    count(l.deal_id)                                        as lost_deals,
-    coalesce(sum(l.amount), 0)                              as lost_amount
-from model.stages st
-left join lost l on l.stage = st.stage
+    coalesce(c.lost_deals, 0)                               as lost_deals,
+    coalesce(c.lost_amount, 0)                              as lost_amount
+from slices sl
+cross join model.stages st
+left join counts c
+       on c.slice_by = sl.slice_by and c.slice_value is not distinct from sl.slice_value and c.stage = st.stage
 where not st.is_closed
-group by st.stage, st.stage_order

@@ -13,6 +13,6 @@ select
     coalesce(sum(d.amount * w.win_rate), 0)                 as history_weighted_amount
 from model.deals d
 left join model.owners o on o.owner_id = d.owner_id
-left join metrics.stage_win_rates w on w.stage = d.stage
+left join metrics.stage_win_rates w on w.stage = d.stage and w.slice_by = 'org'
 where not d.is_closed
 group by d.stage, d.stage_order, d.owner_id, o.manager_id, d.source_system, d.pipeline

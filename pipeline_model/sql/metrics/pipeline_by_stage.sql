@@ -10,6 +10,6 @@ select
     coalesce(sum(d.amount * w.win_rate), 0)                 as history_weighted_amount
 from model.stages st
 left join model.deals d on d.stage = st.stage and not d.is_closed
-left join metrics.stage_win_rates w on w.stage = st.stage
+left join metrics.stage_win_rates w on w.stage = st.stage and w.slice_by = 'org'
 where not st.is_closed
 group by st.stage, st.stage_order
