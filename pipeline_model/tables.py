@@ -147,18 +147,22 @@ def _dependent_views(warehouse: Warehouse, table: Table, sources: tuple[str, ...
     found: list[Table] = []
     for view in MODEL_TABLES:      # in build order: a view's readers come after it
         reads = view.reads_for(sources)
-        if (view.view and warehouse.table_exists(view.schema, view.name)
-                and (table.qualified in reads or any(v.qualified in reads for v in found))):
+        if (view.view and (table.qualified in reads or any(v.qualified in reads for v in found))
+                and _is_view(warehouse, view)):
             found.append(view)
     return found
 
 
 def _drop(warehouse: Warehouse, table: Table) -> str:
     """Drop whatever holds the name now: a release may have turned a table into a view or back."""
+    return f"drop {'view' if _is_view(warehouse, table) else 'table'} if exists {table.qualified}"
+
+
+def _is_view(warehouse: Warehouse, table: Table) -> bool:
+    """Whether the warehouse holds `table` as a view now (an earlier release may have stored it)."""
     kind = warehouse.fetch("select table_type from information_schema.tables where table_schema = ? "
                            "and table_name = ?", [table.schema, table.name])
-    is_view = bool(kind) and kind[0][0] == "VIEW"
-    return f"drop {'view' if is_view else 'table'} if exists {table.qualified}"
+    return bool(kind) and kind[0][0] == "VIEW"
 
 
 def _union(warehouse: Warehouse, parts: tuple[Part, ...]) -> str:
