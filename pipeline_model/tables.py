@@ -124,7 +124,10 @@ def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) 
             *(f"drop view {v.qualified}" for v in reversed(dependents)),
             _drop(warehouse, table),
             *_create(warehouse, table, parts),
-            *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources)))])
+            *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources))),
+            # PostgreSQL plans the next tables' queries from statistics a new table lacks: without
+            # them it guesses, and picks slow plans (and JIT compiles queries over a few rows).
+            *([f"analyze {table.qualified}"] if warehouse.is_postgres and not table.view else [])])
         return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
 
 
