@@ -7,26 +7,21 @@
 with settings as (
     select as_of, stalled_percentile from model.metric_settings
 ),
-durations as (
-    select h.stage, h.duration_days as v,
-           row_number() over (partition by h.stage order by h.duration_days) - 1 as i,
-           count(*) over (partition by h.stage) as n
+sorted_durations as (
+    select h.stage, array_agg(h.duration_days order by h.duration_days) as durations, count(*) as n
     from model.deal_stage_history h
     where not h.is_current and h.stage is not null
-),
-positions as (
-    -- percentile_cont by hand: the percentile is configuration, and DuckDB takes only a constant.
-    select distinct d.stage, s.stalled_percentile * (d.n - 1) as x
-    from durations d cross join settings s
+    group by h.stage
 ),
 thresholds as (
-    select p.stage,
-           min(case when d.i = floor(p.x) then d.v end)
-             + (p.x - floor(p.x)) * (min(case when d.i = ceil(p.x) then d.v end)
-                                     - min(case when d.i = floor(p.x) then d.v end)) as limit_days
-    from positions p
-    join durations d on d.stage = p.stage and (d.i = floor(p.x) or d.i = ceil(p.x))
-    group by p.stage, p.x
+    -- percentile_cont by hand: the percentile is configuration, and DuckDB takes only a constant.
+    -- x is the 0-based position of the percentile in the sorted durations.
+    select stage,
+           durations[cast(floor(x) as integer) + 1]
+             + (x - floor(x)) * (durations[cast(ceil(x) as integer) + 1] - durations[cast(floor(x) as integer) + 1])
+               as limit_days
+    from (select d.stage, d.durations, s.stalled_percentile * (d.n - 1) as x
+          from sorted_durations d cross join settings s) p
 ),
 open_deals as (
     select d.*, cur.entered_at,
