@@ -48,6 +48,13 @@ modules and are reached through this class, per sandbox/README.md:
 * `sandbox.org_gmail`: `mailboxes()`, `gmail_messages()`, `gmail_changes()`;
 * `sandbox.org_calendar`: `calendars()`, `calendar_events()`, `calendar_changes()`.
 
+Currencies: by default the org is a single-currency Salesforce org (no CurrencyIsoCode field:
+amounts are in its one corporate currency). `currencies=("USD", "EUR", "GBP")` makes it a
+multi-currency org, the first code its corporate currency: every account gets a currency (the
+corporate one for 60 % of them, the others share the rest), and its contacts, deals and their
+OpportunityHistory rows carry it as CurrencyIsoCode (`org.salesforce_objects` is the schema then),
+their amounts in it. Everything else, amounts included, is the same org as without currencies.
+
 Shared building blocks (business clock, vocabulary, entities, truth types) are in
 `sandbox.org_base`.
 """
@@ -59,7 +66,7 @@ import random
 from array import array
 from bisect import bisect_right
 from datetime import date, datetime, timedelta
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from sandbox.org_base import (
     _ACCOUNT_TYPES, _ADV_LOGIT, _BDAY, _CALL_TOPICS, _CLOSED, _CONTACT_COUNTS, _CONTACT_TITLES, _DAY,
@@ -67,11 +74,12 @@ from sandbox.org_base import (
     _ISWON, _LAST, _LEAD_SOURCES, _LOST, _MAX_ACTIVITIES, _MAX_HISTORY, _MEETING_TOPICS, _MIDDLES, _MIN,
     _NAME_SPACE, _NAME_STEP, _ONSETS, _P_STALL, _PROB, _PRODUCTS, _RATE_CALL, _RATE_EMAIL, _RATE_MEET,
     _SEC, _STAGE_MEDIAN, _STAGES, _STALL_MEDIAN, _TEAMS, _WON, SIZES, UTC, DealTruth, StageSpell, _Account,
-    _bdate, _biz, _close_date_changes, _Contact, _date_b, _Deal, _dt, _eom, _lognorm_bdays, _ms, _pick, _User, _wall)
+    _bdate, _biz, _close_date_changes, _Contact, _date_b, _Deal, _digest, _dt, _eom, _lognorm_bdays, _ms, _pick,
+    _User, _wall)
 from sandbox.org_calendar import CalendarView
 from sandbox.org_gmail import GmailView
 from sandbox.org_hubspot import HubSpotView
-from sandbox.salesforce.schema import OBJECTS, STANDARD_STAGES, make_id
+from sandbox.salesforce.schema import OBJECTS, STANDARD_STAGES, SObject, make_id, objects_for
 
 CRMS = ("salesforce", "hubspot", "both")
 
@@ -79,13 +87,28 @@ __all__ = ["SIZES", "StageSpell", "DealTruth", "SyntheticOrg"]
 
 # --------------------------------------------------------------------------- the org
 
+def _currencies(currencies: Sequence[str] | None, crm: str) -> tuple[str, ...]:
+    """The org's currencies as given (corporate first), checked; () for a single-currency org."""
+    codes = tuple(currencies or ())
+    if not codes:
+        return ()
+    if isinstance(currencies, str) or len(set(codes)) != len(codes) or not all(
+            isinstance(c, str) and len(c) == 3 and c.isascii() and c.isalpha() and c.isupper() for c in codes):
+        raise ValueError(f"currencies must be distinct 3-letter upper-case ISO codes, the corporate currency "
+                         f"first (e.g. ('USD', 'EUR', 'GBP')); got {currencies!r}")
+    if crm == "hubspot":
+        raise ValueError("currencies make a multi-currency Salesforce org; crm='hubspot' has no Salesforce side")
+    return codes
+
+
 class SyntheticOrg:
     """A deterministic synthetic sales org in Salesforce, HubSpot or both, with its reps'
     mailboxes and calendars; see the module docstring."""
 
     internal_domain = "northwind-sales.example"
 
-    def __init__(self, seed: int = 42, size: str = "small", crm: str = "salesforce"):
+    def __init__(self, seed: int = 42, size: str = "small", crm: str = "salesforce",
+                 currencies: Sequence[str] | None = None):
         if size not in SIZES:
             raise ValueError(f"unknown size {size!r}; allowed sizes: {', '.join(SIZES)}")
         if crm not in CRMS:
@@ -93,6 +116,8 @@ class SyntheticOrg:
         self.seed = seed
         self.size = size
         self.crm = crm
+        # () for a single-currency org; else the org's currencies, the corporate one first.
+        self.currencies = _currencies(currencies, crm)
         self.start = datetime(2025, 1, 1, tzinfo=UTC)
         self.now = datetime(2026, 7, 1, tzinfo=UTC)
         self.horizon = datetime(2027, 1, 1, tzinfo=UTC)
@@ -678,20 +703,45 @@ class SyntheticOrg:
                 owner = u
         return owner, mod
 
+    @property
+    def salesforce_objects(self) -> dict[str, SObject]:
+        """The SObjects (and their fields) this org's Salesforce records have: with CurrencyIsoCode
+        on Account, Contact, Opportunity and OpportunityHistory when it has several currencies."""
+        return objects_for(bool(self.currencies))
+
+    def _currency(self, a: _Account) -> str | None:
+        """An account's currency (its contacts' and deals' too) in a multi-currency org, else None:
+        the corporate currency for 60 % of accounts, the other currencies share the rest evenly.
+        Drawn from its own digest, so the rest of the org is the same with or without currencies."""
+        codes = self.currencies
+        if not codes:
+            return None
+        u = int.from_bytes(_digest(self.seed, "currency", a.i)[:4], "big") / 2 ** 32
+        if u < 0.6 or len(codes) == 1:
+            return codes[0]
+        return codes[1 + min(len(codes) - 2, int((u - 0.6) / 0.4 * (len(codes) - 1)))]
+
+    def _with_currency(self, rec: dict, a: _Account) -> dict:
+        if self.currencies:
+            rec["CurrencyIsoCode"] = self._currency(a)
+        return rec
+
     def _account_record(self, a: _Account, t: int):
         owner, mod = self._owned(a.owners, a.created, t)
-        return {"Id": a.id, "Name": a.name, "Website": f"https://www.{a.domain}", "Industry": a.industry,
-                "Type": a.type, "OwnerId": owner.id, "IsDeleted": False,
-                "CreatedDate": _dt(a.created), "CreatedById": a.owners[0][1].id,
-                "LastModifiedDate": _dt(mod), "SystemModstamp": _dt(mod)}
+        rec = {"Id": a.id, "Name": a.name, "Website": f"https://www.{a.domain}", "Industry": a.industry,
+               "Type": a.type, "OwnerId": owner.id, "IsDeleted": False,
+               "CreatedDate": _dt(a.created), "CreatedById": a.owners[0][1].id,
+               "LastModifiedDate": _dt(mod), "SystemModstamp": _dt(mod)}
+        return self._with_currency(rec, a)
 
     def _contact_record(self, a: _Account, c: _Contact, t: int):
         owner, mod = self._owned(a.owners, c.created, t)
         creator = a.owner_at(c.created)
-        return {"Id": c.id, "AccountId": a.id, "FirstName": c.first, "LastName": c.last,
-                "Name": f"{c.first} {c.last}", "Email": c.email, "Title": c.title, "OwnerId": owner.id,
-                "IsDeleted": False, "CreatedDate": _dt(c.created), "CreatedById": creator.id,
-                "LastModifiedDate": _dt(mod), "SystemModstamp": _dt(mod)}
+        rec = {"Id": c.id, "AccountId": a.id, "FirstName": c.first, "LastName": c.last,
+               "Name": f"{c.first} {c.last}", "Email": c.email, "Title": c.title, "OwnerId": owner.id,
+               "IsDeleted": False, "CreatedDate": _dt(c.created), "CreatedById": creator.id,
+               "LastModifiedDate": _dt(mod), "SystemModstamp": _dt(mod)}
+        return self._with_currency(rec, a)
 
     @staticmethod
     def _version_at(D: _Deal, t: int):
@@ -704,12 +754,13 @@ class SyntheticOrg:
 
     def _opportunity_record(self, D: _Deal, t: int):
         tw, stage, amt, close_date, own, deleted = self._version_at(D, t)
-        return {"Id": D.id, "Name": D.name, "AccountId": D.account.id, "OwnerId": own.id,
-                "StageName": _STAGES[stage], "Amount": amt, "Probability": _PROB[stage],
-                "CloseDate": close_date, "IsClosed": _CLOSED[stage], "IsWon": _ISWON[stage],
-                "ForecastCategoryName": _FORECAST[stage], "Type": D.type, "LeadSource": D.lead_source,
-                "IsDeleted": deleted, "CreatedDate": _dt(D.created), "CreatedById": D.owners[0][1].id,
-                "LastModifiedDate": _dt(tw), "SystemModstamp": _dt(tw)}
+        rec = {"Id": D.id, "Name": D.name, "AccountId": D.account.id, "OwnerId": own.id,
+               "StageName": _STAGES[stage], "Amount": amt, "Probability": _PROB[stage],
+               "CloseDate": close_date, "IsClosed": _CLOSED[stage], "IsWon": _ISWON[stage],
+               "ForecastCategoryName": _FORECAST[stage], "Type": D.type, "LeadSource": D.lead_source,
+               "IsDeleted": deleted, "CreatedDate": _dt(D.created), "CreatedById": D.owners[0][1].id,
+               "LastModifiedDate": _dt(tw), "SystemModstamp": _dt(tw)}
+        return self._with_currency(rec, D.account)
 
     def _history_records(self, D: _Deal, t: int, since: int | None = None):
         gone = D.deleted is not None and D.deleted <= t
@@ -719,12 +770,13 @@ class SyntheticOrg:
             mod = D.deleted if gone else tw
             if since is not None and mod <= since:
                 continue
-            yield {"Id": make_id("008", D.i * 100 + j + 1), "OpportunityId": D.id,
-                   "StageName": _STAGES[stage], "Amount": amt, "Probability": _PROB[stage],
-                   "CloseDate": close_date, "ForecastCategory": _FORECAST[stage],
-                   "ExpectedRevenue": None if amt is None else round(amt * _PROB[stage] / 100.0, 2),
-                   "IsDeleted": gone, "CreatedDate": _dt(tw), "CreatedById": own.id,
-                   "SystemModstamp": _dt(mod)}
+            yield self._with_currency({
+                "Id": make_id("008", D.i * 100 + j + 1), "OpportunityId": D.id,
+                "StageName": _STAGES[stage], "Amount": amt, "Probability": _PROB[stage],
+                "CloseDate": close_date, "ForecastCategory": _FORECAST[stage],
+                "ExpectedRevenue": None if amt is None else round(amt * _PROB[stage] / 100.0, 2),
+                "IsDeleted": gone, "CreatedDate": _dt(tw), "CreatedById": own.id,
+                "SystemModstamp": _dt(mod)}, D.account)
 
     def _activity_records(self, D: _Deal, acts: list[tuple], t: int, since: int | None, want: set[str]):
         gone = D.deleted is not None and D.deleted <= t
@@ -855,7 +907,8 @@ class SyntheticOrg:
             id=D.id, name=D.name, account_id=D.account.id, owner_id=own.id, created_at=_dt(D.created),
             amount=amt, stage=_STAGES[stage], close_date=close_date, is_closed=_CLOSED[stage],
             is_won=_ISWON[stage], closed_at=_dt(D.closed) if closed else None, deleted=deleted,
-            spells=tuple(spells), health=D.health, close_dates=_close_date_changes(D.history, t))
+            spells=tuple(spells), health=D.health, close_dates=_close_date_changes(D.history, t),
+            currency=self._currency(D.account))
 
     # ------------------------------------------------------------------ HubSpot, Gmail, Calendar
 

@@ -245,6 +245,10 @@ class DealTruth:
     # entry per change (Salesforce OpportunityHistory rows, HubSpot's closedate property history),
     # records that leave the close date unchanged left out.
     close_dates: tuple[tuple[datetime, date], ...] = ()
+    # The currency `amount` is in as the CRM records it: Salesforce's CurrencyIsoCode in a
+    # multi-currency org (SyntheticOrg(currencies=...)); None where the CRM records none (a
+    # single-currency org, whose amounts are in its one currency; the org's HubSpot deals).
+    currency: str | None = None
 
 
 # --------------------------------------------------------------------------- internal entities

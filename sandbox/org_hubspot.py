@@ -496,7 +496,7 @@ class HubSpotView:
         return replace(base, id=deal_id(D.i), account_id=company_id(D.account.i), owner_id=owner_id(own),
                        stage=HS_STAGE_OF[base.stage], source_system="hubspot",
                        spells=tuple(StageSpell(HS_STAGE_OF[s.stage], s.entered_at, s.exited_at) for s in base.spells),
-                       close_dates=_close_date_changes(D.versions, t))
+                       close_dates=_close_date_changes(D.versions, t), currency=None)
 
     def identities(self) -> Iterator[dict]:
         """Per real-world person (user, contact) and company, its id in each CRM (None: not there),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Sequence
 
 import json
 
@@ -28,12 +29,13 @@ CREDENTIALS = {**SALESFORCE_CREDENTIALS, **HUBSPOT_CREDENTIALS}
 
 
 class Sandbox:
-    """The org in Salesforce, HubSpot or both (crm=...), each CRM behind its emulator."""
+    """The org in Salesforce, HubSpot or both (crm=...), each CRM behind its emulator; with
+    currencies=("USD", "EUR", ...) its Salesforce org has several currencies (see sandbox.org)."""
 
     def __init__(self, seed: int = 42, size: str = "small", workdir: Path | str = ".dealsync/sandbox",
                  crm: str = "salesforce", google: bool = True, salesforce_port: int = 0, hubspot_port: int = 0,
-                 google_port: int = 0):
-        self.org = SyntheticOrg(seed=seed, size=size, crm=crm)
+                 google_port: int = 0, currencies: Sequence[str] | None = None):
+        self.org = SyntheticOrg(seed=seed, size=size, crm=crm, currencies=currencies)
         self.workdir = Path(workdir).resolve()
         self.ca = LocalCA(self.workdir / "tls")
         self.salesforce = self.hubspot = None
@@ -42,7 +44,8 @@ class Sandbox:
                 ca=self.ca, port=salesforce_port, db_path=self._store_path(size, "salesforce"),
                 username=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_USERNAME"],
                 password=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_PASSWORD"],
-                security_token=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_TOKEN"])
+                security_token=SALESFORCE_CREDENTIALS["DEALSYNC_SANDBOX_SF_TOKEN"],
+                currencies=self.org.currencies)
         if crm in ("hubspot", "both"):
             self.hubspot = HubSpotEmulator(ca=self.ca, port=hubspot_port, db_path=self._store_path(size, "hubspot"),
                                            access_token=HUBSPOT_CREDENTIALS["DEALSYNC_SANDBOX_HUBSPOT_TOKEN"])

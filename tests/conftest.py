@@ -13,10 +13,12 @@ from sandbox.runner import Sandbox
 
 
 @contextmanager
-def running_sandbox(tmp_path, monkeypatch, seed: int = 7, crm: str = "salesforce", google: bool = False):
+def running_sandbox(tmp_path, monkeypatch, seed: int = 7, crm: str = "salesforce", google: bool = False,
+                    currencies: tuple[str, ...] | None = None):
     """A small sandbox with its credentials in the environment (Salesforce only by default:
-    the HubSpot and Google pulls have their own tests)."""
-    with Sandbox(seed=seed, size="small", workdir=tmp_path / "sandbox", crm=crm, google=google) as box:
+    the HubSpot and Google pulls have their own tests; one currency unless `currencies`)."""
+    with Sandbox(seed=seed, size="small", workdir=tmp_path / "sandbox", crm=crm, google=google,
+                 currencies=currencies) as box:
         box.export_credentials(_EnvProxy(monkeypatch))
         yield box
 

@@ -322,6 +322,82 @@ def test_describe_global_object_and_metadata(emu):
     assert [e.kind for e in emu.request_log] == ["describe"] * 4
 
 
+# --------------------------------------------------------------------------- currencies
+
+CURRENCIES = ("USD", "EUR", "GBP")
+
+
+@pytest.fixture
+def multi(ca):
+    """A multi-currency org (USD corporate): its accounts, contacts and deals carry CurrencyIsoCode."""
+    with SalesforceEmulator(ca=ca, clock=NOW, currencies=CURRENCIES) as emulator:
+        emulator.load([(obj, {**r, "CurrencyIsoCode": "EUR"} if obj in ("Account", "Contact") else r)
+                       for obj, r in base_records()])
+        emulator.load([("Opportunity", {**opp(1, Amount=900.0)[1], "CurrencyIsoCode": "EUR"})])
+        yield emulator
+
+
+def test_a_single_currency_org_has_no_currency_field(emu):
+    sf = direct(emu)
+    for sobject in OBJECTS:
+        assert "CurrencyIsoCode" not in {f["name"] for f in getattr(sf, sobject).describe()["fields"]}, sobject
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.query("SELECT Id, CurrencyIsoCode FROM Opportunity")
+    assert err.value.content[0]["errorCode"] == "INVALID_FIELD"
+    with pytest.raises(SalesforceMalformedRequest) as err:
+        sf.Opportunity.create({"Name": "Euro deal", "StageName": "Prospecting", "CloseDate": "2024-06-30",
+                               "CurrencyIsoCode": "EUR"})
+    assert err.value.content[0]["errorCode"] == "INVALID_FIELD"
+
+
+def test_a_multi_currency_org_describes_and_serves_currency(multi):
+    sf = direct(multi)
+    for sobject in OBJECTS:
+        fields = {f["name"]: f for f in getattr(sf, sobject).describe()["fields"]}
+        if sobject not in ("Account", "Contact", "Opportunity", "OpportunityHistory"):
+            assert "CurrencyIsoCode" not in fields, sobject
+            continue
+        currency = fields["CurrencyIsoCode"]
+        assert (currency["type"], currency["nillable"], currency["restrictedPicklist"]) == ("picklist", False, True)
+        assert [(v["value"], v["defaultValue"]) for v in currency["picklistValues"]] == [
+            ("USD", True), ("EUR", False), ("GBP", False)]
+    rows = sf.query("SELECT Id, Amount, CurrencyIsoCode, Account.CurrencyIsoCode FROM Opportunity "
+                    "WHERE CurrencyIsoCode = 'EUR'")["records"]
+    assert [(r["Id"], r["Amount"], r["CurrencyIsoCode"], r["Account"]["CurrencyIsoCode"]) for r in rows] == [
+        (make_id("006", 1), 900.0, "EUR", "EUR")]
+
+
+def test_a_multi_currency_org_defaults_checks_and_records_currency(multi):
+    sf = direct(multi)
+    plain = sf.Opportunity.create({"Name": "Home deal", "StageName": "Prospecting", "CloseDate": "2024-06-30",
+                                   "Amount": 100.0})["id"]
+    pound = sf.Opportunity.create({"Name": "Pound deal", "StageName": "Prospecting", "CloseDate": "2024-06-30",
+                                   "Amount": 200.0, "CurrencyIsoCode": "GBP"})["id"]
+    assert sf.Opportunity.get(plain)["CurrencyIsoCode"] == "USD"        # the creating user's: corporate
+    assert sf.Opportunity.get(pound)["CurrencyIsoCode"] == "GBP"
+    sf.Opportunity.update(plain, {"CurrencyIsoCode": "EUR", "Amount": 120.0})
+    history = sf.query_all("SELECT OpportunityId, Amount, CurrencyIsoCode FROM OpportunityHistory "
+                           "ORDER BY CreatedDate, Id")["records"]
+    assert [(h["OpportunityId"], h["Amount"], h["CurrencyIsoCode"]) for h in history] == [
+        (plain, 100.0, "USD"), (pound, 200.0, "GBP"), (plain, 120.0, "EUR")]
+    for bad in ("JPY", None):
+        with pytest.raises(SalesforceMalformedRequest) as err:
+            sf.Opportunity.update(pound, {"CurrencyIsoCode": bad})
+        assert err.value.content[0]["errorCode"] == "INVALID_CURRENCY_ISO"
+    assert sf.Opportunity.get(pound)["CurrencyIsoCode"] == "GBP"
+
+
+def test_an_org_and_its_emulator_agree_on_currencies(ca):
+    from sandbox.org import SyntheticOrg
+
+    with SalesforceEmulator(ca=ca, clock=NOW) as single:
+        with pytest.raises(ValueError, match="currencies"):
+            single.attach_org(SyntheticOrg(seed=1, size="small", currencies=CURRENCIES))
+    with SalesforceEmulator(ca=ca, clock=NOW, currencies=CURRENCIES) as several:
+        with pytest.raises(ValueError, match="currencies"):
+            several.attach_org(SyntheticOrg(seed=1, size="small"))
+
+
 # --------------------------------------------------------------------------- writes
 
 

@@ -63,7 +63,8 @@ class _ApiBudget:
 
 
 def _describe(sf: Salesforce, stream: Stream, url: str) -> dict[str, str]:
-    """The Salesforce type of each field the stream reads; every field must exist in this org."""
+    """The Salesforce type of each field the stream reads: all of `stream.fields`, which must
+    exist in this org, and those of `stream.optional` the org has."""
     with translate_errors(stream.name, url):
         described = {f["name"]: f["type"] for f in getattr(sf, stream.sobject).describe()["fields"]}
     missing = [f for f in stream.fields if f not in described]
@@ -71,15 +72,18 @@ def _describe(sf: Salesforce, stream: Stream, url: str) -> dict[str, str]:
         raise SourceRejected(VENDOR, stream.name,
                              f"{stream.sobject} has no field(s) {', '.join(missing)} in this org "
                              "(or the integration user cannot see them: check field-level security)")
-    return {f: described[f] for f in stream.fields}
+    return {f: described[f] for f in (*stream.fields, *stream.optional) if f in described}
 
 
 def _resource(sf: Salesforce, stream: Stream, field_types: dict[str, str], start: datetime, budget: _ApiBudget):
+    # An optional field the org lacks still gets its (text) column, left NULL: the raw table has
+    # the same columns in every org.
     columns = {f: {"data_type": _DLT_TYPES.get(t, "text"), "nullable": f != "Id"} for f, t in field_types.items()}
+    columns.update({f: {"data_type": "text", "nullable": True} for f in stream.optional if f not in field_types})
 
     @dlt.resource(name=stream.name, primary_key="Id", write_disposition="merge", columns=columns)
     def read(cursor=dlt.sources.incremental(stream.cursor, initial_value=start)) -> Iterator[dict]:
-        soql = (f"SELECT {', '.join(stream.fields)} FROM {stream.sobject} "
+        soql = (f"SELECT {', '.join(field_types)} FROM {stream.sobject} "
                 f"WHERE {stream.cursor} >= {_soql_datetime(cursor.last_value)} "
                 f"ORDER BY {stream.cursor} ASC, Id ASC")
         rows = yield from _read_within_budget(sf, stream, soql, field_types, budget)

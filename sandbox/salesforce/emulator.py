@@ -7,6 +7,11 @@ update, limits, getUpdated/getDeleted, Bulk 2.0 query jobs, and two control endp
 Data lives in ``Store`` (SQLite); a synthetic org (``sandbox.org``) feeds it via
 ``attach_org`` and ``advance``. The clock is simulated: ``now`` only moves when told to,
 and every write is stamped with it.
+
+By default the org has a single currency and, as a real one, no CurrencyIsoCode field.
+``currencies=("USD", "EUR", …)`` makes it a multi-currency org (corporate currency first):
+the objects of ``schema.CURRENCY_OBJECTS`` have CurrencyIsoCode, a restricted picklist of those
+codes that defaults to the corporate one on create.
 """
 
 from __future__ import annotations
@@ -21,12 +26,12 @@ import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from typing import Iterable, Sequence
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape as xml_escape
 
 from sandbox.salesforce import soql
-from sandbox.salesforce.schema import OBJECTS, STANDARD_STAGES, Field, SObject, make_id
+from sandbox.salesforce.schema import OBJECTS, STANDARD_STAGES, Field, SObject, make_id, objects_for
 from sandbox.salesforce.store import InvalidLocator, QueryPage, Store, to_storage
 from sandbox.httpserver import HttpsEmulator, Response as _Response
 from sandbox.tls import LocalCA
@@ -81,6 +86,7 @@ _PICKLISTS = {
     ("Task", "TaskSubtype"): ["Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn"],
 }
 _CREATE_DEFAULTS = {"Task": {"Status": "Not Started", "Priority": "Normal", "TaskSubtype": "Task"}}
+_CURRENCY = "CurrencyIsoCode"       # multi-currency orgs only
 _LABELS = {"StageName": "Stage", "CloseDate": "Close Date", "IsDeleted": "Deleted", "Amount": "Amount",
            "SystemModstamp": "System Modstamp", "ForecastCategoryName": "Forecast Category",
            "ExpectedRevenue": "Expected Amount", "WhatId": "Related To ID", "WhoId": "Name ID",
@@ -114,7 +120,7 @@ def _writable(obj: str, field: str) -> bool:
 
 def _nillable(obj: str, fld: Field) -> bool:
     return not (fld.type in ("id", "boolean") or fld.name in _SYSTEM_FIELDS
-                or fld.name in _REQUIRED.get(obj, ()))
+                or fld.name in _REQUIRED.get(obj, ()) or fld.name == _CURRENCY)
 
 
 def _id_suffix(id15: str) -> str:
@@ -199,12 +205,13 @@ class SalesforceEmulator(HttpsEmulator):
     def __init__(self, *, ca: LocalCA, host: str = "127.0.0.1", port: int = 0,
                  username: str = "ops@sandbox.dealsync.example", password: str = "sandbox-password",
                  security_token: str = "SANDBOXTOKEN", api_limit: int = 15000,
-                 db_path=None, clock: datetime | None = None):
+                 db_path=None, clock: datetime | None = None, currencies: Sequence[str] = ()):
         super().__init__(ca=ca, host=host, port=port, name="salesforce")
         self.username = username
         self._secret = password + security_token     # what SOAP login sends; never logged
         self.api_limit = api_limit
-        self.store = Store(db_path)
+        self.currencies = tuple(currencies)          # () single-currency org; else corporate first
+        self.store = Store(db_path, objects_for(bool(self.currencies)))
         self.now = (clock or datetime.now(timezone.utc)).astimezone(timezone.utc)
         self.org = None
         self.request_log: list[LoggedRequest] = []
@@ -222,7 +229,12 @@ class SalesforceEmulator(HttpsEmulator):
         return self.store.upsert(records)
 
     def attach_org(self, org) -> dict[str, int]:
-        """Load the org's state as of its ``now`` and adopt its clock."""
+        """Load the org's state as of its ``now`` and adopt its clock. An org with ``currencies``
+        needs an emulator created with the same ones (its records carry CurrencyIsoCode)."""
+        currencies = tuple(getattr(org, "currencies", ()))
+        if currencies != self.currencies:
+            raise ValueError(f"the org's currencies {currencies} differ from the emulator's {self.currencies}: "
+                             "create the emulator with currencies=org.currencies")
         self.org = org
         counts = self.load(org.records(org.now))
         self.now = org.now
@@ -556,18 +568,22 @@ class _RestCall:
 
     def describe_field(self, obj: SObject, fld: Field) -> dict:
         writable = _writable(obj.name, fld.name)
-        picklist = _PICKLISTS.get((obj.name, fld.name), [])
+        currency = fld.name == _CURRENCY
+        picklist = list(self.emu.currencies) if currency else _PICKLISTS.get((obj.name, fld.name), [])
+        label = obj.name + " ID" if fld.name == "Id" else (
+            f"{_split_camel(obj.name)} Currency" if currency else _label(fld.name))
         return {
-            "name": fld.name, "label": obj.name + " ID" if fld.name == "Id" else _label(fld.name),
+            "name": fld.name, "label": label,
             "type": fld.type, "soapType": _SOAP_TYPES.get(fld.type, "xsd:string"),
             "length": _LENGTHS.get(fld.type, 0), "nillable": _nillable(obj.name, fld),
             "createable": writable, "updateable": writable, "defaultedOnCreate": fld.type == "boolean"
-            or fld.name in _SYSTEM_FIELDS, "custom": False, "calculated": False, "unique": False,
+            or fld.name in _SYSTEM_FIELDS or currency, "custom": False, "calculated": False, "unique": False,
             "filterable": True, "sortable": fld.type != "textarea", "idLookup": fld.name == "Id",
-            "externalId": False, "restrictedPicklist": fld.name == "StageName" and bool(picklist),
+            "externalId": False, "restrictedPicklist": fld.name in ("StageName", _CURRENCY) and bool(picklist),
             "referenceTo": [fld.reference_to] if fld.reference_to else [],
             "relationshipName": soql.relationship_name(fld),
-            "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False, "validFor": None}
+            "picklistValues": [{"value": v, "label": v, "active": True,
+                                "defaultValue": currency and v == picklist[0], "validFor": None}
                                for v in picklist],
         }
 
@@ -895,6 +911,9 @@ class _Writer:
         if obj.name == "Opportunity" and stage is not None and stage not in _STAGES:
             return RecordError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
                                f"Stage: bad value for restricted picklist field: {stage}", ["StageName"])
+        if _CURRENCY in values and values[_CURRENCY] not in self.emu.currencies:
+            return RecordError("INVALID_CURRENCY_ISO", f"Currency ISO Code: invalid currency code: "
+                               f"{values[_CURRENCY]}", [_CURRENCY])
         return self.check_references(obj, values)
 
     def check_references(self, obj: SObject, values: dict) -> RecordError | None:
@@ -926,6 +945,8 @@ class _Writer:
             row["CreatedById"] = API_USER_ID
         if obj.field("OwnerId"):
             row["OwnerId"] = API_USER_ID       # Salesforce makes the creating user the owner
+        if obj.field(_CURRENCY):
+            row[_CURRENCY] = self.emu.currencies[0]     # the creating user's currency: the corporate one
         return row
 
     def derive(self, obj: SObject, row: dict, *, explicit, current: dict | None) -> None:
@@ -944,12 +965,14 @@ class _Writer:
 
     def history(self, opp: dict) -> None:
         amount, probability = opp.get("Amount"), opp.get("Probability")
+        currency = {_CURRENCY: opp.get(_CURRENCY)} if self.store.objects["OpportunityHistory"].field(_CURRENCY) else {}
         self.store.insert("OpportunityHistory", {
             "Id": self.emu.next_id(OBJECTS["OpportunityHistory"].key_prefix), "OpportunityId": opp["Id"],
             "StageName": opp.get("StageName"), "Amount": amount, "Probability": probability,
             "CloseDate": opp.get("CloseDate"), "ForecastCategory": opp.get("ForecastCategoryName"),
             "ExpectedRevenue": amount * probability / 100 if amount is not None and probability is not None else None,
             "IsDeleted": 0, "CreatedDate": self.stamp, "CreatedById": API_USER_ID, "SystemModstamp": self.stamp,
+            **currency,
         })
 
 

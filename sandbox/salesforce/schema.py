@@ -109,6 +109,22 @@ OBJECTS: dict[str, SObject] = {
 }
 
 
+# Objects that carry CurrencyIsoCode in an org with multiple currencies enabled: a picklist of the
+# org's currencies, the one the record's amounts are in. A single-currency org has no such field
+# (selecting it fails with INVALID_FIELD); its amounts are all in its one corporate currency.
+CURRENCY_OBJECTS = ("Account", "Contact", "Opportunity", "OpportunityHistory")
+
+
+def objects_for(multi_currency: bool) -> dict[str, SObject]:
+    """The objects of a single-currency org (OBJECTS), or of a multi-currency one: the same with
+    CurrencyIsoCode on each of CURRENCY_OBJECTS."""
+    if not multi_currency:
+        return OBJECTS
+    currency = Field("CurrencyIsoCode", "picklist")
+    return {name: SObject(o.name, o.key_prefix, (*o.fields, currency)) if name in CURRENCY_OBJECTS else o
+            for name, o in OBJECTS.items()}
+
+
 def make_id(prefix: str, n: int) -> str:
     """An 18-character Salesforce-style id: 3-char key prefix, 12 digits, 3-char suffix."""
     return f"{prefix}{n:012d}AAA"
