@@ -250,6 +250,7 @@ def _generation_sql(deals: int) -> list[str]:
                unif(p.i, 'del') < 0.02 as is_deleted,
                ts(p.created) as created_date, ts(greatest(s.at_s, p.created)) as last_modified_date,
                ts(greatest(s.at_s, p.created)) as system_modstamp,
+               cast(null as varchar) as currency_iso_code,   -- a single-currency org
                {load} as _dlt_load_id, {dlt_id('opportunities', 'p.i')} as _dlt_id
         from deal_plan p
         join deal_spells s on s.i = p.i and s.j = case when p.is_open then p.open_spells else p.open_spells + 1 end""",
