@@ -428,6 +428,7 @@ SLICED_COLUMNS = {
     "stage_win_rates": "closed_deals, won_deals, win_rate",
     "funnel": "deals_reached, deals_advanced",
     "lost_at_stage": "lost_deals, lost_amount",
+    "pipeline_velocity": "open_deals, win_rate, avg_won_deal_size, avg_won_cycle_days, velocity_per_day",
 }
 PER_STAGE = ("time_in_stage", "stage_win_rates", "funnel", "lost_at_stage")
 
@@ -478,6 +479,17 @@ def test_funnel_stage_win_rates_and_losses_by_slice(sliced_truth):
     assert to_won == {k: None if rates.get(k) is None else pytest.approx(rates[k], rel=REL) for k in to_won}
     assert sum(v is not None for v in to_won.values()) > 100
     assert sum(k[0] == "owner" for k in truth["lost_at_stage"]) > 5 * 5
+
+
+def test_pipeline_velocity_by_slice(sliced_truth):
+    """Velocity of the org and of every owner, manager, CRM and pipeline, exactly (no period
+    slice: it is the pipeline as it is now)."""
+    warehouse, period, truth_for = sliced_truth
+    truth = truth_for(period)
+    _assert_sliced(warehouse, "pipeline_velocity", truth)
+    kinds = {k[0] for k in truth["pipeline_velocity"]}
+    assert kinds == {"org", "owner", "manager", "source_system", "pipeline"}
+    assert sum(k[0] == "owner" and v[4] is not None for k, v in truth["pipeline_velocity"].items()) > 5
 
 
 def test_period_slices_follow_metrics_period(world, sliced_truth):
@@ -586,7 +598,7 @@ def test_rep_activity(world, owner_of, activities):
 
 def test_pipeline_velocity(pipeline_truth):
     warehouse, truth = pipeline_truth
-    got = warehouse.fetch("select velocity_per_day from metrics.pipeline_velocity where scope = 'org'")
+    got = warehouse.fetch("select velocity_per_day from metrics.pipeline_velocity where slice_by = 'org'")
     assert got == [(pytest.approx(truth["velocity"], rel=REL),)]
 
 

@@ -579,5 +579,18 @@ def sliced_metrics(deals, owner_of: dict, manager_of: dict, period: str) -> dict
             amounts = [a for stage, a in items if stage == st]
             lost_at_stage[(*key, st)] = (len(amounts), sum(amounts))
 
+    pipeline_velocity = {}
+    for key, ds in group((d, d.created_at, d) for d in live).items():
+        if key[0] == "period":
+            continue        # velocity is the pipeline as it is now: no period slice
+        won, closed = [d for d in ds if d.is_won], [d for d in ds if d.is_closed]
+        open_deals, win_rate = len(ds) - len(closed), share(len(won), len(closed))
+        won_amounts = [d.amount for d in won if d.amount is not None]
+        size = mean(won_amounts) if won_amounts else None
+        cycle = mean(_days(d.created_at, d.closed_at) for d in won) if won else None
+        velocity = (open_deals * win_rate * size / cycle
+                    if None not in (win_rate, size, cycle) and cycle else None)
+        pipeline_velocity[key] = (open_deals, win_rate, size, cycle, velocity)
     return {"win_rates": win_rates, "sales_cycle": sales_cycle, "time_in_stage": time_in_stage,
-            "stage_win_rates": stage_win_rates, "funnel": funnel, "lost_at_stage": lost_at_stage}
+            "stage_win_rates": stage_win_rates, "funnel": funnel, "lost_at_stage": lost_at_stage,
+            "pipeline_velocity": pipeline_velocity}
