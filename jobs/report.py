@@ -1,6 +1,6 @@
 """`dealsync report`: one self-contained HTML page of the pipeline metrics, for a sales leader.
 
-Built from the `metrics.*` tables only (never the raw or model layers), so it shows exactly
+Built from the `metrics.*` tables (and `model.owners`, for reps' names), so it shows exactly
 what the metric tables say. Every chart is plotly; plotly.js is inlined once in the page's
 <head> and the figures only call it, so the page opens with no network and stays one file.
 A section whose table is missing, lacks a column or is empty says "no data yet" instead of
@@ -129,18 +129,20 @@ def _warehouse_label(warehouse: Warehouse) -> str:
 
 
 def load(warehouse: Warehouse, table: str, columns: list[str], order_by: str = "",
-         optional: tuple[str, ...] = ()) -> Loaded:
+         optional: tuple[str, ...] = (), slice_by: str = "org") -> Loaded:
     """`columns` of metrics.<table>, or the reason there are none. Checks before querying, so a
     missing table or column is a note on the page, not an exception. `optional` columns come
-    back as None where the table lacks them. The page is about the whole org: of a table sliced
-    by owner, manager, CRM, pipeline and period (`slice_by`), only the org rows are read."""
+    back as None where the table lacks them. Of a table sliced by owner, manager, CRM, pipeline
+    and period (`slice_by`), only the rows of `slice_by` are read: the org's unless told."""
     if not warehouse.table_exists("metrics", table):
         return Loaded(problem=f"metrics.{table} does not exist")
     present = set(warehouse.column_names(f"select * from metrics.{table} where 1 = 0"))
     missing = [c for c in columns if c not in present]
     if missing:
         return Loaded(problem=f"metrics.{table} has no column {', '.join(missing)}")
-    where = " where slice_by = 'org'" if "slice_by" in present else ""     # earlier releases: org-wide only
+    if slice_by != "org" and "slice_by" not in present:
+        return Loaded(problem=f"metrics.{table} has no column slice_by")
+    where = f" where slice_by = '{slice_by}'" if "slice_by" in present else ""   # earlier releases: org-wide only
     order = f" order by {order_by}" if order_by else ""
     selected = [*columns, *(c if c in present else f"null as {c}" for c in optional)]
     rows = warehouse.fetch_dicts(f"select {', '.join(selected)} from metrics.{table}{where}{order}")
@@ -557,7 +559,76 @@ def _int_or_dash(value: Any) -> str:
     return "–" if value is None else f"{num(value):,.0f}"
 
 
-# ---------------------------------------------------------------- 8. trend
+# ---------------------------------------------------------------- 8. team
+
+_TEAM_VELOCITY = ["slice_value", "open_deals", "win_rate", "avg_won_deal_size", "avg_won_cycle_days",
+                  "velocity_per_day"]
+
+
+def team_section(warehouse: Warehouse, money: Money) -> Section:
+    velocity = load(warehouse, "pipeline_velocity", _TEAM_VELOCITY, slice_by="owner")
+    intro = ("Each rep's open pipeline and how they convert: deals won and win rate (won / closed), the "
+             "average won deal, days from creation to a win, and pipeline velocity (expected bookings per "
+             "day). Largest open pipeline first; click a heading to sort.")
+    if not velocity.ok:
+        return Section("team", "Team", intro, [note(velocity.problem)], wide=True)
+    open_amounts = _open_amounts_by_owner(warehouse)
+    wins = {r["slice_value"]: r for r in load(warehouse, "win_rates", ["slice_value", "won_deals", "won_amount"],
+                                              slice_by="owner").rows}
+    names, managers = _owner_names(warehouse)
+    reps = [{**r, "open": open_amounts.get(r["slice_value"], (None, None)), "won": wins.get(r["slice_value"], {}),
+             "name": names.get(r["slice_value"]) or r["slice_value"] or "No owner",
+             "manager": names.get(managers.get(r["slice_value"])) or ""} for r in velocity.rows]
+    reps.sort(key=lambda r: (-num(r["open"][0]), r["name"]))
+    return Section("team", "Team", intro, [_team_table(reps, money)], wide=True)
+
+
+def _open_amounts_by_owner(warehouse: Warehouse) -> dict[Any, tuple[float, float]]:
+    """owner id -> (open amount, CRM-weighted amount), summed over metrics.open_pipeline's slices."""
+    data = load(warehouse, "open_pipeline", ["owner_id", "open_amount", "weighted_amount"])
+    out: dict[Any, tuple[float, float]] = {}
+    for r in data.rows:
+        amount, weighted = out.get(r["owner_id"], (0.0, 0.0))
+        out[r["owner_id"]] = (amount + num(r["open_amount"]), weighted + num(r["weighted_amount"]))
+    return out
+
+
+def _owner_names(warehouse: Warehouse) -> tuple[dict[str, str], dict[str, str]]:
+    """(owner id -> name, owner id -> manager's owner id) from model.owners; empty without it."""
+    if not warehouse.table_exists("model", "owners"):
+        return {}, {}
+    rows = warehouse.fetch("select owner_id, name, manager_id from model.owners")
+    return {o: n for o, n, _ in rows if n}, {o: m for o, _, m in rows if m}
+
+
+def _team_table(reps: list[dict], money: Money) -> str:
+    heads = [("Rep", "text"), ("Open deals", "num"), ("Open pipeline", "num"), ("Weighted", "num"),
+             ("Won", "num"), ("Win rate", "num"), ("Average won deal", "num"), ("Days to win", "num"),
+             ("Velocity / day", "num")]
+    thead = "".join(f'<th data-type="{t}" class="{t}">{h}</th>' for h, t in heads)
+    body = "".join(_team_row(r, money) for r in reps)
+    return (f'<div class="table-wrap"><table class="sortable" id="team-table"><thead><tr>{thead}</tr></thead>'
+            f'<tbody>{body}</tbody></table></div>')
+
+
+def _team_row(rep: dict, money: Money) -> str:
+    (amount, weighted), won = rep["open"], rep["won"]
+    manager = f'<span class="src">team of {html.escape(rep["manager"])}</span>' if rep["manager"] else ""
+    cells = [
+        _td(f'{html.escape(str(rep["name"]))}{manager}', str(rep["name"])),
+        _td(_int_or_dash(rep["open_deals"]), num(rep["open_deals"]), "num"),
+        _td(money.full(amount), num(amount), "num"),
+        _td(money.full(weighted), num(weighted), "num"),
+        _td(_int_or_dash(won.get("won_deals")), num(won.get("won_deals")), "num"),
+        _td(_pct(rep["win_rate"]), num(rep["win_rate"]), "num"),
+        _td(money.full(rep["avg_won_deal_size"]), num(rep["avg_won_deal_size"]), "num"),
+        _td(_int_or_dash(rep["avg_won_cycle_days"]), num(rep["avg_won_cycle_days"]), "num"),
+        _td(money.full(rep["velocity_per_day"]), num(rep["velocity_per_day"]), "num"),
+    ]
+    return f"<tr>{''.join(cells)}</tr>"
+
+
+# ---------------------------------------------------------------- 9. trend
 
 
 def trend_section(warehouse: Warehouse, money: Money) -> Section:
@@ -607,7 +678,7 @@ def _stages_in(rows: list[dict]) -> list[str]:
 
 SECTIONS: tuple[Callable[[Warehouse, Money], Section], ...] = (
     headline_section, funnel_section, pipeline_section, conversion_section, time_section, forecast_section,
-    stalled_section, trend_section)
+    stalled_section, team_section, trend_section)
 
 
 # ---------------------------------------------------------------- page template
@@ -659,7 +730,7 @@ td.why .detail{color:#5b6675}
 footer{max-width:1400px;margin:0 auto;padding:0 18px 24px;color:#8792a2;font-size:12px}
 """
 
-# Sorts the stalled-deals table by a clicked heading (numbers numerically), in place.
+# Sorts a table (stalled deals, team) by a clicked heading (numbers numerically), in place.
 _SORT_JS = """
 document.querySelectorAll('table.sortable th').forEach(function (th, col) {
   th.addEventListener('click', function () {

@@ -33,7 +33,13 @@ CONTRACT: dict[str, str] = {
     "win_rates": SLICE + "won_deals int, lost_deals int, won_amount float8, lost_amount float8, win_rate_by_count float8, "
                  "win_rate_by_value float8, avg_won_deal_size float8, median_won_deal_size float8",
     "sales_cycle": SLICE + "closed_deals int, avg_sales_cycle_days float8, won_deals int, avg_won_sales_cycle_days float8",
+    "pipeline_velocity": SLICE + "open_deals int, win_rate float8, avg_won_deal_size float8, avg_won_cycle_days float8, "
+                         "velocity_per_day float8",
+    "open_pipeline": "stage text, stage_order int, owner_id text, manager_id text, source_system text, pipeline text, "
+                     "open_deals int, open_amount float8, weighted_amount float8, history_weighted_amount float8",
 }
+# Reps' names: the report labels owners with model.owners.
+OWNERS = "owner_id text, name text, manager_id text"
 
 
 def contract_warehouse(path: Path, empty: bool = False) -> Warehouse:
@@ -43,7 +49,10 @@ def contract_warehouse(path: Path, empty: bool = False) -> Warehouse:
 
 def fill_contract(warehouse: Warehouse, empty: bool = False) -> Warehouse:
     """(Re)create every contract table in `warehouse`, DuckDB or PostgreSQL."""
-    statements: list = ["create schema if not exists metrics"]
+    statements: list = ["create schema if not exists metrics", "create schema if not exists model",
+                        "drop table if exists model.owners", f"create table model.owners ({OWNERS})"]
+    if not empty:
+        statements.append(("insert into model.owners values (?, ?, ?)", [list(r) for r in _owners()]))
     for table, columns in CONTRACT.items():
         statements += [f"drop table if exists metrics.{table}", f"create table metrics.{table} ({columns})"]
         rows = [] if empty else ROWS[table]()
@@ -121,10 +130,31 @@ def _trend() -> list[tuple]:
     return rows
 
 
+def _owners() -> list[tuple]:
+    """Seven reps, own_0 (Grace Hopper) managing the others; one of them has an awkward name."""
+    return [("own_0", "Grace Hopper", None), ("own_1", "Ada Lovelace", "own_0"), ("own_2", "Rep <2> & co", "own_0"),
+            *((f"own_{i}", f"Rep {i}", "own_0") for i in range(3, 7))]
+
+
+def _velocity() -> list[tuple]:
+    """The org, the seven reps, and the deals without an owner."""
+    reps = [(f"own_{i}", 3 + i, 0.2 + i / 50, 20000.0 + 1000 * i, 60.0 + i, 100.0 * (i + 1)) for i in range(7)]
+    return [("org", None, 79, 0.264, 29505.0, 71.9, 8600.0), *(("owner", *r) for r in reps),
+            ("owner", None, 2, None, None, None, None)]
+
+
+def _open_pipeline() -> list[tuple]:
+    """Each rep's open deals in two stages; own_4 has the most open pipeline."""
+    return [(s, OPEN.index(s) + 1, f"own_{i}", None if i == 0 else "own_0", "salesforce", None, 2,
+             50000.0 * (i + 1) * (3 if i == 4 else 1), 10000.0 * (i + 1), 9000.0 * (i + 1))
+            for i in range(7) for s in ("prospecting", "proposal")]
+
+
 ROWS = {
     "pipeline_by_stage": _pipeline, "funnel": _funnel, "lost_at_stage": _lost, "time_in_stage": _time,
     "stalled_deals": _stalled, "forecast": _forecast, "pipeline_trend": _trend,
     "win_rates": lambda: _sliced([(108, 301, 3186539.0, 12604044.0, 0.264, 0.2018, 29504.99, 24000.0)],
                                  [(10, 30, 90000.0, 1200000.0, 0.25, 0.07, 9000.0, 8000.0)]),
     "sales_cycle": lambda: _sliced([(409, 62.4, 108, 71.9)], [(40, 120.0, 10, 130.0)]),
+    "pipeline_velocity": _velocity, "open_pipeline": _open_pipeline,
 }

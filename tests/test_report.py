@@ -29,7 +29,7 @@ from tests.report_fixtures import contract_warehouse, fill_contract
 CHARTS = {"chart-funnel": "funnel", "chart-pipeline": "pipeline_by_stage", "chart-conversion": "funnel",
           "chart-lost": "lost_at_stage", "chart-time": "time_in_stage", "chart-forecast": "forecast",
           "chart-trend": "pipeline_trend"}
-SECTIONS = ("headline", "funnel", "pipeline", "conversion", "time", "forecast", "stalled", "trend")
+SECTIONS = ("headline", "funnel", "pipeline", "conversion", "time", "forecast", "stalled", "team", "trend")
 NO_DATA_HTML = "no data yet: run <code>dealsync run</code> first"
 
 
@@ -55,6 +55,8 @@ def test_report_of_a_synced_sandbox_renders_every_chart_in_chromium(tmp_path, mo
     _assert_every_chart_drew(census)
     if _has_rows(warehouse, "stalled_deals"):
         assert census.stalled_rows > 0
+    owners = warehouse.fetch("select count(*) from metrics.pipeline_velocity where slice_by = 'owner'")[0][0]
+    assert census.team_rows == owners > 5                      # a row per owner with deals
     for section in SECTIONS:                    # each section is on the page, drawn or with its note
         assert f'id="section-{section}"' in page
 
@@ -77,6 +79,12 @@ def test_report_with_every_metric_table_draws_every_section(tmp_path):
     assert page.index("$95,000") < page.index("$94,000")
     first_row = page.split('<tbody><tr>', 1)[1].split("</tr>", 1)[0]     # one row per deal, all its reasons
     assert "Close date passed" in first_row and "Stuck in stage" in first_row and page.count("$95,000") == 1
+
+    assert census.team_rows == 8                                # seven reps and the deals without an owner
+    team = page.split('id="team-table"', 1)[1].split("</table>", 1)[0]
+    first_rep = team.split("<tbody><tr>", 1)[1].split("</tr>", 1)[0]   # the largest open pipeline first
+    assert "Rep 4" in first_rep and "team of Grace Hopper" in first_rep and "$1,500,000" in first_rep
+    assert "Rep &lt;2&gt; &amp; co" in team and "No owner" in team and "28%" in team    # own_4: 0.28 win rate
 
 
 def test_report_reads_the_same_from_postgresql(tmp_path):
@@ -161,6 +169,7 @@ def _has_rows(warehouse: Warehouse, table: str) -> bool:
 class Census:
     charts: dict[str, tuple[int, int]]          # chart div id -> (main SVGs, drawn marks)
     stalled_rows: int
+    team_rows: int
     console: list[str] = field(default_factory=list)
 
 
@@ -178,7 +187,7 @@ def _render(page: Path, tmp_path: Path) -> Census:
     parser.feed(proc.stdout)
     assert "Sales pipeline report" in proc.stdout, proc.stdout[:500]
     console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
-    return Census(parser.charts, parser.stalled_rows, console)
+    return Census(parser.charts, parser.stalled_rows, parser.team_rows, console)
 
 
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
@@ -193,6 +202,7 @@ class _ChartParser(HTMLParser):
         self.stack: list[tuple[str, set[str], str | None]] = []     # (tag, classes, chart id)
         self.charts: dict[str, tuple[int, int]] = {}
         self.stalled_rows = 0
+        self.team_rows = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = dict(attrs)
@@ -200,8 +210,9 @@ class _ChartParser(HTMLParser):
         chart = a.get("id") if "plotly-graph-div" in classes else (self.stack[-1][2] if self.stack else None)
         if chart:
             self._count(chart, tag, classes, a)
-        if tag == "tr" and any(t == "tbody" for t, _, _ in self.stack) and self._inside_id("stalled-table"):
-            self.stalled_rows += 1
+        if tag == "tr" and any(t == "tbody" for t, _, _ in self.stack):
+            self.stalled_rows += self._inside_id("stalled-table")
+            self.team_rows += self._inside_id("team-table")
         if tag not in _VOID:
             self.stack.append((tag, classes | ({f"#{a['id']}"} if a.get("id") else set()), chart))
 
