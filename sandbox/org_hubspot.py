@@ -14,7 +14,8 @@ one record per direction.
 
 HubSpot-only behaviour: archiving a deal (where Salesforce deletes an opportunity) archives
 its associations but leaves its engagements on the contacts' timelines, as HubSpot does;
-a few companies and contacts get a duplicate that is later merged into them.
+a few companies and contacts get a duplicate that is later merged into them; a few meetings
+end CANCELED or NO_SHOW instead of COMPLETED (their calendar events are left as they are).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Iterator
 
 from sandbox.org_base import (
     _DAY, _MIN, _STAGES, StageSpell, _Account, _close_date_changes, _Contact, _Deal, _User, _biz, _date_b,
-    _date_iso, _dt, _iso, _lognorm_bdays, _personal_email, _wall)
+    _date_iso, _digest, _dt, _iso, _lognorm_bdays, _personal_email, _wall)
 
 # The default deal pipeline, in the simulation's stage order (5 open stages, won, lost).
 HS_STAGES = [("appointmentscheduled", "Appointment Scheduled", "0.2"),
@@ -95,6 +96,10 @@ _TEAM_NAMES = ["East", "West", "Central", "North", "South", "Mid-Atlantic", "Pac
 _P_COPIED = 0.30            # both: share of pre-migration companies copied whether needed or not
 _P_DUP_COMPANY = 0.025      # companies that get a duplicate, later merged into them
 _P_DUP_CONTACT = 0.012
+# Meetings that did not take place: hs_meeting_outcome ends CANCELED (set between booking and
+# the start) or NO_SHOW (set at the end) instead of COMPLETED.
+_P_MEETING_CANCELED = 0.03
+_P_MEETING_NO_SHOW = 0.02
 
 # Id ranges, one per object type: HubSpot ids are numeric strings, unique per type.
 _OWNER_BASE, _USER_BASE = 48_100_000, 9_200_000
@@ -389,8 +394,8 @@ class HubSpotView:
             events.append((tw, props))
         return events
 
-    def _engagement(self, D: _Deal, a: tuple, mail, r) -> tuple[str, list, str]:
-        """(kind, events, contact id) of the HubSpot engagement for one simulated activity:
+    def _engagement(self, D: _Deal, j: int, a: tuple, mail, r) -> tuple[str, list, str]:
+        """(kind, events, contact id) of the HubSpot engagement for the deal's activity j:
         meetings for events, emails for logged emails, calls for logged calls, and call tasks for
         calls scheduled ahead or never done."""
         if a[0] == "Event":
@@ -400,7 +405,7 @@ class HubSpotView:
                 (created, {"hs_timestamp": _iso(start), "hs_meeting_title": subject,
                            "hs_meeting_start_time": _iso(start), "hs_meeting_end_time": _iso(end),
                            "hs_meeting_outcome": "SCHEDULED", "hubspot_owner_id": owner_id(owner)}),
-                (end, {"hs_meeting_outcome": "COMPLETED"})], who
+                self._meeting_outcome(D, j, created, start, end)], who
         _, created, done, subtype, subject, _, due, who, owner = a
         if subtype == "Email":
             return "emails", [(created, {
@@ -422,6 +427,19 @@ class HubSpotView:
             events.append((done, {"hs_task_status": "COMPLETED"}))
         return "tasks", events, who
 
+    def _meeting_outcome(self, D: _Deal, j: int, created: int, start: int, end: int) -> tuple[int, dict]:
+        """How the deal's meeting j ends: COMPLETED at its end, or, for a few, CANCELED at a moment
+        between its booking and its start, or NO_SHOW at its end. Drawn from the meeting's own
+        digest, so nothing else in the org (the calendar event included) changes."""
+        h = _digest(self.org.seed, "hs-meeting-outcome", D.i, j)
+        u = int.from_bytes(h[:4], "big") / 2 ** 32
+        if u < _P_MEETING_CANCELED:
+            v = int.from_bytes(h[4:8], "big") / 2 ** 32
+            return created + 1 + int(v * max(0, start - created - 1)), {"hs_meeting_outcome": "CANCELED"}
+        if u < _P_MEETING_CANCELED + _P_MEETING_NO_SHOW:
+            return end, {"hs_meeting_outcome": "NO_SHOW"}
+        return end, {"hs_meeting_outcome": "COMPLETED"}
+
     def _deal_objects(self, D: _Deal):
         """(objects, links, last touch) of a HubSpot deal over its whole life: the deal, its
         engagements, and its links to the company, the contacts it involves and the engagements."""
@@ -435,7 +453,7 @@ class HubSpotView:
         involved = {org.primary_contact(D, list(contacts.values())).id: D.created}
         r = org._rng("hubspot-activity", D.i)
         for j, a in enumerate(acts):
-            kind, events, who = self._engagement(D, a, logged.get(j), r)
+            kind, events, who = self._engagement(D, j, a, logged.get(j), r)
             eid, created, kid = engagement_id(D.i, j), events[0][0], contact_id(contacts[who])
             objects.append((kind, eid, events))
             links += [(kind, eid, "deals", did, created, gone), (kind, eid, "contacts", kid, created, None),

@@ -157,9 +157,28 @@ def test_property_values_look_like_hubspots(now_hs):
         assert p["hs_email_direction"] in ("EMAIL", "INCOMING_EMAIL") and p["hs_email_status"] == "SENT"
         assert p["hs_email_headers"].startswith('{"from":{"email":')
     assert {t["properties"]["hs_task_status"] for t in now_hs.by["tasks"].values()} == {"NOT_STARTED", "COMPLETED"}
-    assert {m["properties"]["hs_meeting_outcome"] for m in now_hs.by["meetings"].values()} == {"SCHEDULED", "COMPLETED"}
+    assert {m["properties"]["hs_meeting_outcome"] for m in now_hs.by["meetings"].values()} == {
+        "SCHEDULED", "COMPLETED", "CANCELED", "NO_SHOW"}
     stages = {c["properties"]["lifecyclestage"] for c in now_hs.by["contacts"].values()}
     assert stages == {"lead", "opportunity", "customer"}
+
+
+def test_a_few_meetings_are_canceled_or_no_shows(horizon_hs):
+    """Every meeting is SCHEDULED when booked; most end COMPLETED at their end, a few CANCELED
+    (before their start) or NO_SHOW (at their end), with the history saying so."""
+    ends = Counter()
+    for m in horizon_hs.by["meetings"].values():
+        p, history = m["properties"], m["history"]["hs_meeting_outcome"]
+        outcome = p["hs_meeting_outcome"]
+        ends[outcome] += 1
+        assert [h["value"] for h in history[::-1]] == ["SCHEDULED"] + ([] if outcome == "SCHEDULED" else [outcome])
+        if outcome in ("COMPLETED", "NO_SHOW"):
+            assert history[0]["timestamp"] == parse(p["hs_meeting_end_time"])
+        elif outcome == "CANCELED":
+            assert m["createdAt"] < history[0]["timestamp"] <= max(parse(p["hs_meeting_start_time"]),
+                                                                   m["createdAt"] + timedelta(milliseconds=1))
+    total = sum(ends.values())
+    assert 0.015 < ends["CANCELED"] / total < 0.05 and 0.008 < ends["NO_SHOW"] / total < 0.04, ends
 
 
 def test_owners_and_the_default_pipeline(org, now_hs):

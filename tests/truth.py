@@ -297,6 +297,8 @@ class TrueActivity:
     owner: str | None           # the owning user's work email: the CRM owner, else the internal sender/organizer
     deal: str | None            # "<crm>:<id>" of the live deal it is about; None for none or a deleted one
     crm: bool                   # a CRM record (Salesforce task/event, HubSpot engagement) linked to `deal`
+    held: bool = True           # False: a meeting that did not take place (a HubSpot meeting whose
+                                # outcome is CANCELED or NO_SHOW); no metric counts it
 
 
 def true_activities(org, as_of) -> list[TrueActivity]:
@@ -309,7 +311,9 @@ def true_activities(org, as_of) -> list[TrueActivity]:
     (same deal, same start). Times are the system of record's: a Salesforce call task only has a
     date (ActivityDate, the day of the call), so it is that day at 00:00 UTC; a mail no CRM logged
     is its Date header (whole seconds). A call task still open (scheduled, or a follow-up never
-    made) is not a call. Recurring series (internal ones only) are expanded up to as_of."""
+    made) is not a call. A HubSpot meeting whose outcome at as_of is CANCELED or NO_SHOW did not
+    take place: it is listed with held=False (and still stands for the calendar event it logged).
+    Recurring series (internal ones only) are expanded up to as_of."""
     from email.utils import parseaddr, parsedate_to_datetime
 
     from dateutil.rrule import rrulestr
@@ -325,8 +329,8 @@ def true_activities(org, as_of) -> list[TrueActivity]:
     out: list[TrueActivity] = []
     logged_mail, logged_meetings = set(), set()      # (deal it was logged against, time)
 
-    def add(kind, at, owner, deal, crm=False):
-        out.append(TrueActivity(kind, at, owner, deal if deal in live else None, crm and deal in live))
+    def add(kind, at, owner, deal, crm=False, held=True):
+        out.append(TrueActivity(kind, at, owner, deal if deal in live else None, crm and deal in live, held))
 
     for obj, r in org.records(as_of, objects=["Task", "Event"]):
         if r["IsDeleted"]:
@@ -358,7 +362,8 @@ def true_activities(org, as_of) -> list[TrueActivity]:
             add("email", hs_time(p["hs_timestamp"]), owner, deal, crm=True)
             logged_mail.add((deal, hs_time(p["hs_timestamp"])))
         elif kind == "meetings":
-            add("meeting", hs_time(p["hs_meeting_start_time"]), owner, deal, crm=True)
+            add("meeting", hs_time(p["hs_meeting_start_time"]), owner, deal, crm=True,
+                held=p["hs_meeting_outcome"] not in ("CANCELED", "NO_SHOW"))
             logged_meetings.add((deal, hs_time(p["hs_meeting_start_time"])))
         elif kind == "calls" or (p["hs_task_type"] == "CALL" and p["hs_task_status"] == "COMPLETED"):
             add("call", hs_time(p["hs_timestamp"]), owner, deal, crm=True)
@@ -408,8 +413,8 @@ def owner_ids(org, canonical: dict[tuple[str, str], str]) -> dict:
 
 
 def deal_activity(deals, activities: list[TrueActivity], as_of) -> dict[str, dict]:
-    """metrics.deal_activity per live deal from the true activities; crm_* count the deal's own
-    CRM records only (the part no matching rule can miss)."""
+    """metrics.deal_activity per live deal from the true activities (meetings held only); crm_*
+    count the deal's own CRM records only (the part no matching rule can miss)."""
     out = {}
     for d in deals:
         if not d.deleted:
@@ -418,7 +423,7 @@ def deal_activity(deals, activities: list[TrueActivity], as_of) -> dict[str, dic
                 "last_activity_at": None, "next_meeting_at": None,
                 "deal_age_days": _days(d.created_at, d.closed_at or as_of)}
     for a in activities:
-        if a.deal is None:
+        if a.deal is None or not a.held:
             continue
         row = out[a.deal]
         if a.at <= as_of:
@@ -435,12 +440,12 @@ def deal_activity(deals, activities: list[TrueActivity], as_of) -> dict[str, dic
 
 def rep_activity(activities: list[TrueActivity], as_of, owner_of: dict) -> dict[tuple, tuple]:
     """(owner id, first day of the month) -> (emails, meetings, calls, of them about a deal), for
-    the owned activities up to as_of."""
+    the owned activities up to as_of (meetings held only)."""
     from datetime import date
 
     out: dict = defaultdict(lambda: [0, 0, 0, 0])
     for a in activities:
-        if a.owner is not None and a.at <= as_of:
+        if a.owner is not None and a.held and a.at <= as_of:
             row = out[(owner_of[a.owner], date(a.at.year, a.at.month, 1))]
             row[("email", "meeting", "call").index(a.kind)] += 1
             row[3] += a.deal is not None

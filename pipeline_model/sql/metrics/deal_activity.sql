@@ -1,7 +1,7 @@
 -- Activity per live deal, as of model.metric_settings.as_of: emails, meetings and calls matched
 -- to it (model.deal_activities; cancelled meetings and future ones not counted as done), the
 -- last touch, days since then, the next scheduled meeting, and the deal's age. Void activities
--- (model.activities.is_void: cancelled meetings, call tasks still open) never count.
+-- (model.activities.is_void: meetings that did not take place, call tasks still open) never count.
 with settings as (
     select as_of from model.metric_settings
 ),

@@ -1,6 +1,7 @@
 -- Activity per owner and calendar month: emails, meetings and calls they own (CRM owner, or the
 -- internal sender/organizer of mail and meetings), and how many of them are tied to a deal. Void
--- activities (model.activities.is_void: cancelled meetings, call tasks still open) never count.
+-- activities (model.activities.is_void: meetings that did not take place, call tasks still open)
+-- never count.
 select
     a.owner_id                                              as owner_id,
     cast(date_trunc('month', a.occurred_at) as date)        as activity_month,

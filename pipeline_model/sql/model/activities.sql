@@ -27,9 +27,14 @@ select
     p.subject                                               as subject,
     p.occurred_at                                           as occurred_at,
     p.status                                                as status,
-    -- Not an activity the metrics count: a cancelled meeting, or a call task still open (scheduled,
-    -- or a follow-up nobody made: Salesforce 'Not Started', HubSpot NOT_STARTED...) whatever its date.
+    -- Not an activity the metrics count: a meeting that did not take place (a Google Calendar event
+    -- 'cancelled'; a HubSpot meeting whose hs_meeting_outcome is CANCELED or NO_SHOW; RESCHEDULED
+    -- still counts: the record holds the meeting at its new time), or a call task still open
+    -- (scheduled, or a follow-up nobody made: Salesforce 'Not Started', HubSpot NOT_STARTED...)
+    -- whatever its date.
     coalesce(p.status, '') = 'cancelled'
+      or (p.source_system = 'hubspot' and p.activity_type = 'meeting'
+          and upper(coalesce(p.status, '')) in ('CANCELED', 'NO_SHOW'))
       or (p.activity_type = 'call'
           and upper(replace(coalesce(p.status, ''), ' ', '_'))
               in ('NOT_STARTED', 'IN_PROGRESS', 'WAITING', 'WAITING_ON_SOMEONE_ELSE', 'DEFERRED'))
