@@ -554,13 +554,14 @@ def test_deal_activity(world, live_deals, owner_of, activities):
     # rule (model.deal_activities): exact equality on every deal is not attainable. Where a
     # rule finds several deals it records 'ambiguous' and the deal loses the item; a logged mail
     # or meeting whose copy does not fold into its CRM record (the owner's copy deleted and the
-    # manager's left; another meeting in the owner's calendar at the same minute; two logged at
-    # once) is counted twice; activity left on an archived HubSpot deal can be attributed to
-    # another deal of the account. The thresholds are the strictest this org supports, just
-    # under what it shows (share of live deals equal to the truth, of 492):
-    # emails 89.6 %, meetings 91.1 %, calls 99.8 %, last touch 99.4 %, next meeting 100 %.
+    # manager's left; two logged at once for the same contact) is counted twice; activity left on
+    # an archived HubSpot deal can be attributed to another deal of the account. (Another meeting
+    # in the owner's calendar at the same minute no longer is: the contact's attendance tells
+    # them apart.) The thresholds are the strictest this org supports, just under what it shows
+    # (share of live deals equal to the truth, of 492):
+    # emails 89.6 %, meetings 99.0 %, calls 99.8 %, last touch 99.4 %, next meeting 100 %.
     _agreement(got, truth, "emails", 0.88)
-    _agreement(got, truth, "meetings", 0.90)
+    _agreement(got, truth, "meetings", 0.98)
     _agreement(got, truth, "calls", 0.99)
     _agreement(got, truth, "last_activity_at", 0.99)
     _agreement(got, truth, "days_since_last_touch", 0.99)
@@ -593,9 +594,9 @@ def test_rep_activity(world, owner_of, activities):
         assert not short, (kind, [(k, truth[k][i], got[k][i]) for k in short[:5]])
     # How many more, over all cells, as a share of the true count; deal_activities also moves with
     # the deal matching (ambiguous items lost, archived deals' activity attributed). Strictest
-    # bounds this org supports: it shows emails 0.16 %, meetings 2.6 %, deal_activities 1.7 %
-    # (cells equal to the truth: 97.9 %, 79.8 %, 74.9 % of 287).
-    for i, kind, at_most in ((0, "emails", 0.005), (1, "meetings", 0.03), (3, "deal_activities", 0.02)):
+    # bounds this org supports: it shows emails 0.16 %, meetings 0.31 %, deal_activities 1.3 %
+    # (cells equal to the truth: 97.9 %, 97.9 %, 82.6 % of 287).
+    for i, kind, at_most in ((0, "emails", 0.005), (1, "meetings", 0.005), (3, "deal_activities", 0.015)):
         total = sum(v[i] for v in truth.values())
         off = sum(abs(got[k][i] - truth[k][i]) for k in truth)
         differ = sum(got[k][i] != truth[k][i] for k in truth)

@@ -5,33 +5,45 @@
 -- (another mailbox's copy: same Message-ID), 'same_event' (another calendar's copy: same iCalUID
 -- and instance), 'crm_logged' (the mail or meeting a CRM record logged: an email with the same
 -- subject sent within 2 minutes, or a meeting starting at the same minute, in the
--- mailbox/calendar of the CRM record's owner; unique matches only).
+-- mailbox/calendar of the CRM record's owner, attended by the record's contact where that tells
+-- two such meetings apart; unique matches only).
 with crm as (
-    select r.*, o.email as owner_email
+    select r.*, o.email as owner_email, ct.email as contact_email
     from model.activity_records r
     join model.source_owners o on o.record_id = r.owner_record_id
+    left join model.source_contacts ct on ct.record_id = r.crm_contact_record_id
     where r.source_system in ('salesforce', 'hubspot') and r.activity_type in ('email', 'meeting')
 ),
+-- Each copy a CRM record may have logged; with_contact: the record's contact is on the copy.
 logged_pairs as (
-    select g.activity_key as copy_key, c.activity_key as crm_key
+    select g.activity_key as copy_key, c.activity_key as crm_key, true as with_contact
     from model.activity_records g
     join crm c on c.owner_email = g.mailbox and c.match_subject = g.match_subject
     where g.source_system = 'gmail' and c.activity_type = 'email'
       and abs(cast(extract(epoch from (c.occurred_at - g.occurred_at)) as double precision)) <= 120
     union
-    select g.activity_key, c.activity_key
+    select g.activity_key, c.activity_key,
+           position(',' || c.contact_email || ',' in ',' || lower(replace(g.to_addresses, ' ', '')) || ',') > 0
     from model.activity_records g
     join crm c on c.owner_email = g.mailbox
               and date_trunc('minute', c.occurred_at) = date_trunc('minute', g.occurred_at)
     where g.source_system = 'google_calendar' and c.activity_type = 'meeting'
 ),
+-- A meeting at the same minute as another in the owner's calendar (a stand-up, say): the one
+-- the CRM record's contact attends is the one it logged.
+likely_pairs as (
+    select p.copy_key, p.crm_key
+    from logged_pairs p
+    where p.with_contact
+       or not exists (select 1 from logged_pairs o where o.crm_key = p.crm_key and o.with_contact)
+),
 one_copy as (
-    select crm_key from logged_pairs group by crm_key having count(distinct copy_key) = 1
+    select crm_key from likely_pairs group by crm_key having count(distinct copy_key) = 1
 ),
 logged as (
     -- Only a copy that one CRM record logged, and a CRM record that logged one copy, fold.
     select p.copy_key, min(p.crm_key) as crm_key
-    from logged_pairs p
+    from likely_pairs p
     join one_copy o on o.crm_key = p.crm_key
     group by p.copy_key
     having count(distinct p.crm_key) = 1
