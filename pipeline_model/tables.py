@@ -13,10 +13,11 @@ CRM stage onto that ladder) and `model.mail_domains` (internal and personal doma
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from pipeline_model.stages import Stage
 from pipeline_model.warehouse import Warehouse
@@ -119,16 +120,37 @@ def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) 
     with warehouse.session():
         _check_inputs(warehouse, table, parts)
         dependents = _dependent_views(warehouse, table, sources)
-        warehouse.run_in_transaction([
+        with _explained_missing_column(table, parts):
+            warehouse.run_in_transaction([
             f"create schema if not exists {table.schema}",
             *(f"drop view {v.qualified}" for v in reversed(dependents)),
             _drop(warehouse, table),
-            *_create(warehouse, table, parts),
-            *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources))),
-            # PostgreSQL plans the next tables' queries from statistics a new table lacks: without
-            # them it guesses, and picks slow plans (and JIT compiles queries over a few rows).
-            *([f"analyze {table.qualified}"] if warehouse.is_postgres and not table.view else [])])
+                *_create(warehouse, table, parts),
+                *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources))),
+                # PostgreSQL plans the next tables' queries from statistics a new table lacks: without
+                # them it guesses, and picks slow plans (and JIT compiles queries over a few rows).
+                *([f"analyze {table.qualified}"] if warehouse.is_postgres and not table.view else [])])
         return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
+
+
+# How DuckDB and PostgreSQL say a query names a column its table lacks.
+_MISSING_COLUMN = re.compile(r'does not have a column named|Referenced column .* not found|column \S+ does not exist')
+
+
+@contextmanager
+def _explained_missing_column(table: Table, parts: tuple[Part, ...]) -> Iterator[None]:
+    """A raw table without a column this release reads is one the next sync has not reached yet
+    (dlt adds a newly read field's column when it lands the stream): say so, not only the SQL error."""
+    try:
+        yield
+    except Exception as exc:
+        raw = sorted({r for p in parts for r in p.reads if r.startswith("raw_")})
+        if not raw or not _MISSING_COLUMN.search(str(exc)):
+            raise
+        raise MissingInput(
+            f"{table.qualified} cannot be built: {str(exc).strip().splitlines()[0]}. It reads {', '.join(raw)}; "
+            "a column this release reads appears there with the next sync of that source: "
+            "run the sync (or `dealsync run`) first") from None
 
 
 def _create(warehouse: Warehouse, table: Table, parts: tuple[Part, ...]) -> list[str]:

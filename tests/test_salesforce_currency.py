@@ -230,7 +230,8 @@ def _old_streams():
 def test_a_single_currency_org_syncs_as_before_and_an_old_raw_table_gains_the_column(backend, tmp_path,
                                                                                        monkeypatch, instance):
     """The field is never asked of an org without it; the raw column exists anyway (NULL), even in
-    a warehouse an earlier release created without it; every deal is in the default currency."""
+    a warehouse an earlier release created without it (until its next sync, rebuilding the model
+    says what is missing); every deal is in the default currency."""
     with running_sandbox(tmp_path, monkeypatch, seed=3) as box, warehouse_backend(backend, tmp_path) as block:
         config = write_config(box, tmp_path)
         with_warehouse(config, block)
@@ -242,6 +243,11 @@ def test_a_single_currency_org_syncs_as_before_and_an_old_raw_table_gains_the_co
         columns = {c for (c,) in warehouse.fetch("select column_name from information_schema.columns where "
                                                  "table_schema = 'raw_salesforce' and table_name = 'opportunities'")}
         assert "amount" in columns and "currency_iso_code" not in columns
+        # Upgraded, and the model rebuilt before the next sync: the missing column is explained.
+        early = run_job(config, job="metrics", instance=instance)
+        assert not early.success
+        assert "model.deals cannot be built" in early.error and "currency_iso_code" in early.error
+        assert "raw_salesforce.opportunities" in early.error and "run the sync" in early.error
         box.advance(7)
         outcome = run_job(config, instance=instance)
         assert outcome.success, outcome.error
