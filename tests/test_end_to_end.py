@@ -553,14 +553,15 @@ def test_deal_activity(world, live_deals, owner_of, activities):
     # The rest depends on the mail and meetings no CRM logged, which the warehouse attributes by
     # rule (model.deal_activities): exact equality on every deal is not attainable. Where a
     # rule finds several deals it records 'ambiguous' and the deal loses the item; a logged mail
-    # or meeting whose copy does not fold into its CRM record (the owner's copy deleted and the
-    # manager's left; two logged at once for the same contact) is counted twice; activity left on
-    # an archived HubSpot deal can be attributed to another deal of the account. (Another meeting
-    # in the owner's calendar at the same minute no longer is: the contact's attendance tells
-    # them apart.) The thresholds are the strictest this org supports, just under what it shows
-    # (share of live deals equal to the truth, of 492):
-    # emails 89.6 %, meetings 99.0 %, calls 99.8 %, last touch 99.4 %, next meeting 100 %.
-    _agreement(got, truth, "emails", 0.88)
+    # or meeting whose copy does not fold into its CRM record (mail the owner received and
+    # deleted, whose copy a colleague keeps; two logged at once for the same contact) is counted
+    # twice; activity left on an archived HubSpot deal can be attributed to another deal of the
+    # account. (Mail the owner sent folds through any mailbox's copy, and another meeting in the
+    # owner's calendar at the same minute is told apart by the contact's attendance.) The
+    # thresholds are the strictest this org supports, just under what it shows (share of live
+    # deals equal to the truth, of 492):
+    # emails 90.2 %, meetings 99.0 %, calls 99.8 %, last touch 99.4 %, next meeting 100 %.
+    _agreement(got, truth, "emails", 0.90)
     _agreement(got, truth, "meetings", 0.98)
     _agreement(got, truth, "calls", 0.99)
     _agreement(got, truth, "last_activity_at", 0.99)
@@ -594,9 +595,9 @@ def test_rep_activity(world, owner_of, activities):
         assert not short, (kind, [(k, truth[k][i], got[k][i]) for k in short[:5]])
     # How many more, over all cells, as a share of the true count; deal_activities also moves with
     # the deal matching (ambiguous items lost, archived deals' activity attributed). Strictest
-    # bounds this org supports: it shows emails 0.16 %, meetings 0.31 %, deal_activities 1.3 %
-    # (cells equal to the truth: 97.9 %, 97.9 %, 82.6 % of 287).
-    for i, kind, at_most in ((0, "emails", 0.005), (1, "meetings", 0.005), (3, "deal_activities", 0.015)):
+    # bounds this org supports: it shows emails 0.08 %, meetings 0.31 %, deal_activities 1.3 %
+    # (cells equal to the truth: 99.0 %, 97.9 %, 83.3 % of 287).
+    for i, kind, at_most in ((0, "emails", 0.001), (1, "meetings", 0.005), (3, "deal_activities", 0.015)):
         total = sum(v[i] for v in truth.values())
         off = sum(abs(got[k][i] - truth[k][i]) for k in truth)
         differ = sum(got[k][i] != truth[k][i] for k in truth)

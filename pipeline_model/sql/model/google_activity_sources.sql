@@ -5,8 +5,8 @@
 -- (another mailbox's copy: same Message-ID), 'same_event' (another calendar's copy: same iCalUID
 -- and instance), 'crm_logged' (the mail or meeting a CRM record logged: an email with the same
 -- subject sent within 2 minutes, or a meeting starting at the same minute, in the
--- mailbox/calendar of the CRM record's owner, attended by the record's contact where that tells
--- two such meetings apart; unique matches only).
+-- mailbox/calendar of the CRM record's owner (or mail the owner sent, in any mailbox), attended by
+-- the record's contact where that tells two such meetings apart; unique matches only).
 with crm as (
     select r.*, o.email as owner_email, ct.email as contact_email
     from model.activity_records r
@@ -19,6 +19,14 @@ logged_pairs as (
     select g.activity_key as copy_key, c.activity_key as crm_key, true as with_contact
     from model.activity_records g
     join crm c on c.owner_email = g.mailbox and c.match_subject = g.match_subject
+    where g.source_system = 'gmail' and c.activity_type = 'email'
+      and abs(cast(extract(epoch from (c.occurred_at - g.occurred_at)) as double precision)) <= 120
+    union
+    -- The owner's own mail in another mailbox (a colleague copied): found even when the owner
+    -- has deleted their copy since, which would otherwise leave the mail counted twice.
+    select g.activity_key, c.activity_key, true
+    from model.activity_records g
+    join crm c on c.owner_email = lower(g.from_address) and c.match_subject = g.match_subject
     where g.source_system = 'gmail' and c.activity_type = 'email'
       and abs(cast(extract(epoch from (c.occurred_at - g.occurred_at)) as double precision)) <= 120
     union
