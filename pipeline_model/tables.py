@@ -96,8 +96,8 @@ MODEL_TABLES = tuple(Table("model", n, view=n in MODEL_VIEWS) for n in (
     "owners", "accounts", "account_domains", "contacts",
     "crm_stages", "stage_changes", "deal_stage_history", "close_date_changes", "deals", "unmapped_stages",
     "unconverted_amounts",
-    "activity_records", "deal_contacts", "google_activity_sources", "activity_sources", "activities", "activity_participants",
-    "deal_activities"))
+    "activity_records", "deal_contacts", "google_activity_sources", "activity_sources", "activities",
+    "activity_participants", "deal_activities"))
 
 METRIC_TABLES = tuple(Table("metrics", n) for n in (
     "stage_win_rates", "pipeline_by_stage", "open_pipeline", "funnel", "lost_at_stage", "time_in_stage",
@@ -119,18 +119,23 @@ def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) 
                            f"({', '.join(p.source for p in table.parts)}) is configured")
     with warehouse.session():
         _check_inputs(warehouse, table, parts)
-        dependents = _dependent_views(warehouse, table, sources)
         with _explained_missing_column(table, parts):
-            warehouse.run_in_transaction([
-            f"create schema if not exists {table.schema}",
+            warehouse.run_in_transaction(_rebuild(warehouse, table, parts, sources))
+        return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
+
+
+def _rebuild(warehouse: Warehouse, table: Table, parts: tuple[Part, ...], sources: tuple[str, ...]) -> list[str]:
+    """The statements that replace `table`, for one transaction: the views that read it are
+    dropped before it and recreated after it (see _dependent_views)."""
+    dependents = _dependent_views(warehouse, table, sources)
+    return [f"create schema if not exists {table.schema}",
             *(f"drop view {v.qualified}" for v in reversed(dependents)),
             _drop(warehouse, table),
-                *_create(warehouse, table, parts),
-                *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources))),
-                # PostgreSQL plans the next tables' queries from statistics a new table lacks: without
-                # them it guesses, and picks slow plans (and JIT compiles queries over a few rows).
-                *([f"analyze {table.qualified}"] if warehouse.is_postgres and not table.view else [])])
-        return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
+            *_create(warehouse, table, parts),
+            *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources))),
+            # PostgreSQL plans the next tables' queries from statistics a new table lacks: without
+            # them it guesses, and picks slow plans (and JIT compiles queries over a few rows).
+            *([f"analyze {table.qualified}"] if warehouse.is_postgres and not table.view else [])]
 
 
 # How DuckDB and PostgreSQL say a query names a column its table lacks.
