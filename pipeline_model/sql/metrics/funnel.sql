@@ -10,28 +10,12 @@ with furthest as (
     join model.stages st on st.stage = h.stage and (not st.is_closed or st.is_won)
     group by h.deal_id
 ),
-reached as (
-    select f.furthest_order, d.owner_id, o.manager_id, d.source_system, d.pipeline,
-           cast(date_trunc((select period from model.metric_settings), d.created_at) as date) as period_start
-    from furthest f
-    join model.deals d on d.deal_id = f.deal_id
-    left join model.owners o on o.owner_id = d.owner_id
-),
 by_furthest as (
     -- deals per slice and furthest stage reached
-    select
-        case when grouping(owner_id) = 0 then 'owner'
-             when grouping(manager_id) = 0 then 'manager'
-             when grouping(source_system) = 0 then 'source_system'
-             when grouping(pipeline) = 0 then 'pipeline'
-             when grouping(period_start) = 0 then 'period'
-             else 'org' end                                 as slice_by,
-        -- the attribute grouped on: the others are NULL in its grouping set
-        coalesce(owner_id, manager_id, source_system, pipeline, cast(period_start as varchar)) as slice_value,
-        furthest_order,
-        count(*)                                            as deals
-    from reached
-    group by furthest_order, grouping sets ((), (owner_id), (manager_id), (source_system), (pipeline), (period_start))
+    select s.slice_by, s.slice_value, f.furthest_order, count(*) as deals
+    from furthest f
+    join model.deal_slices s on s.deal_id = f.deal_id and coalesce(s.period_of, 'created') = 'created'
+    group by s.slice_by, s.slice_value, f.furthest_order
 ),
 slices as (
     select distinct slice_by, slice_value from by_furthest

@@ -7,29 +7,15 @@ with last_open as (
     from model.deal_stage_history h
     join model.stages st on st.stage = h.stage and not st.is_closed
 ),
-lost as (
-    select l.stage, d.amount, d.owner_id, o.manager_id, d.source_system, d.pipeline,
-           cast(date_trunc((select period from model.metric_settings), d.closed_at) as date) as period_start
+counts as (
+    select s.slice_by, s.slice_value, l.stage,
+           count(*)                                         as lost_deals,
+           sum(d.amount)                                    as lost_amount
     from model.deals d
     join model.stages st on st.stage = d.stage and st.is_closed and not st.is_won
     join last_open l on l.deal_id = d.deal_id and l.recency = 1
-    left join model.owners o on o.owner_id = d.owner_id
-),
-counts as (
-    select
-        case when grouping(owner_id) = 0 then 'owner'
-             when grouping(manager_id) = 0 then 'manager'
-             when grouping(source_system) = 0 then 'source_system'
-             when grouping(pipeline) = 0 then 'pipeline'
-             when grouping(period_start) = 0 then 'period'
-             else 'org' end                                 as slice_by,
-        -- the attribute grouped on: the others are NULL in its grouping set
-        coalesce(owner_id, manager_id, source_system, pipeline, cast(period_start as varchar)) as slice_value,
-        stage,
-        count(*)                                            as lost_deals,
-        sum(amount)                                         as lost_amount
-    from lost
-    group by stage, grouping sets ((), (owner_id), (manager_id), (source_system), (pipeline), (period_start))
+    join model.deal_slices s on s.deal_id = d.deal_id and coalesce(s.period_of, 'closed') = 'closed'
+    group by s.slice_by, s.slice_value, l.stage
 ),
 slices as (
     select distinct slice_by, slice_value from counts

@@ -7,28 +7,14 @@ with reached as (
     from model.deal_stage_history h
     join model.stages st on st.stage = h.stage and not st.is_closed
 ),
-closed as (
-    select r.stage, d.is_won, d.owner_id, o.manager_id, d.source_system, d.pipeline,
-           cast(date_trunc((select period from model.metric_settings), d.created_at) as date) as period_start
+counts as (
+    select s.slice_by, s.slice_value, r.stage,
+           count(*)                                         as closed_deals,
+           count(case when d.is_won then 1 end)             as won_deals
     from reached r
     join model.deals d on d.deal_id = r.deal_id and d.is_closed
-    left join model.owners o on o.owner_id = d.owner_id
-),
-counts as (
-    select
-        case when grouping(owner_id) = 0 then 'owner'
-             when grouping(manager_id) = 0 then 'manager'
-             when grouping(source_system) = 0 then 'source_system'
-             when grouping(pipeline) = 0 then 'pipeline'
-             when grouping(period_start) = 0 then 'period'
-             else 'org' end                                 as slice_by,
-        -- the attribute grouped on: the others are NULL in its grouping set
-        coalesce(owner_id, manager_id, source_system, pipeline, cast(period_start as varchar)) as slice_value,
-        stage,
-        count(*)                                            as closed_deals,
-        count(case when is_won then 1 end)                  as won_deals
-    from closed
-    group by stage, grouping sets ((), (owner_id), (manager_id), (source_system), (pipeline), (period_start))
+    join model.deal_slices s on s.deal_id = d.deal_id and coalesce(s.period_of, 'created') = 'created'
+    group by s.slice_by, s.slice_value, r.stage
 ),
 slices as (
     select distinct slice_by, slice_value from counts
