@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
 
 import dagster as dg
 import pytest
@@ -120,3 +122,28 @@ def with_warehouse(config_path, block: dict) -> None:
     config = yaml.safe_load(config_path.read_text())
     config["warehouse"] = block
     config_path.write_text(yaml.safe_dump(config))
+
+
+@contextmanager
+def synced_on_both_backends(tmp: Path, configure: Callable[[Path], None] | None = None,
+                            **sandbox) -> Iterator[dict]:
+    """One sandbox (`running_sandbox(**sandbox)`), synced once through Dagster into a DuckDB and a
+    PostgreSQL warehouse: backend -> (box, outcome, warehouse, Dagster instance). `configure`
+    edits each backend's dealsync.yaml before its run."""
+    from jobs.config import load_config
+    from jobs.runner import run_job
+    from pipeline_model.warehouse import Warehouse
+
+    with pytest.MonkeyPatch.context() as mp, running_sandbox(tmp, mp, **sandbox) as box, \
+            dg.DagsterInstance.ephemeral() as inst, warehouse_backend("duckdb", tmp / "duckdb") as duck, \
+            warehouse_backend("postgres", tmp / "postgres") as pg:
+        synced = {}
+        for backend, block in (("duckdb", duck), ("postgres", pg)):
+            config = unthrottled_config(box, tmp / f"{backend}.yaml", tmp / f"{backend}.duckdb")
+            with_warehouse(config, block)
+            if configure:
+                configure(config)
+            outcome = run_job(config, instance=inst)
+            assert outcome.success, outcome.error
+            synced[backend] = (box, outcome, Warehouse(load_config(config).warehouse), inst)
+        yield synced

@@ -14,17 +14,14 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-import dagster as dg
 from dagster._serdes import serialize_value
 import pytest
 
-from jobs.config import load_config
-from jobs.runner import run_job
 from pipeline_model.snapshot import TABLE as SNAPSHOT_TABLE
 from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, SOURCES, build
 from pipeline_model.warehouse import Warehouse
 from sandbox.runner import SALESFORCE_CREDENTIALS
-from tests.conftest import running_sandbox, unthrottled_config, warehouse_backend, with_warehouse
+from tests.conftest import synced_on_both_backends
 from tests.truth import (PREDICTED_SQL, activity_truth, by_month_and_crm, by_owner, canonical_stage, deal_activity,
                          expected_metrics, expected_pipeline_metrics, open_by_stage_on, owner_ids, rep_activity,
                          score_matching, sliced_metrics, true_activities)
@@ -35,17 +32,7 @@ REL = 1e-9
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory):
     """One sandbox, synced once through Dagster into each warehouse backend; the tests only read."""
-    tmp = tmp_path_factory.mktemp("e2e")
-    with pytest.MonkeyPatch.context() as mp, running_sandbox(tmp, mp, crm="both", google=True) as box, \
-            dg.DagsterInstance.ephemeral() as inst, warehouse_backend("duckdb", tmp / "duckdb") as duck, \
-            warehouse_backend("postgres", tmp / "postgres") as pg:
-        synced = {}
-        for backend, block in (("duckdb", duck), ("postgres", pg)):
-            config = unthrottled_config(box, tmp / f"{backend}.yaml", tmp / f"{backend}.duckdb")
-            with_warehouse(config, block)
-            outcome = run_job(config, instance=inst)
-            assert outcome.success, outcome.error
-            synced[backend] = (box, outcome, Warehouse(load_config(config).warehouse), inst)
+    with synced_on_both_backends(tmp_path_factory.mktemp("e2e"), crm="both", google=True) as synced:
         yield synced
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 
-import dagster as dg
 import pytest
 import yaml
 from rich.console import Console
@@ -24,7 +23,7 @@ from jobs.summary import print_summary
 from pipeline_model.warehouse import Warehouse
 from sandbox.org import SyntheticOrg
 from sandbox.salesforce.schema import CURRENCY_OBJECTS, OBJECTS
-from tests.conftest import running_sandbox, unthrottled_config, warehouse_backend, with_warehouse, write_config
+from tests.conftest import running_sandbox, synced_on_both_backends, warehouse_backend, with_warehouse, write_config
 from tests.truth import by_owner, expected_pipeline_metrics, owner_ids, sliced_metrics
 
 CURRENCIES = ("USD", "EUR", "GBP")      # USD corporate; GBP gets no rate below
@@ -102,18 +101,8 @@ def _rated(config_path, rates: dict[str, float]) -> None:
 def worlds(tmp_path_factory):
     """One multi-currency Salesforce org, synced once through Dagster into each backend with a
     rate for EUR and none for GBP; the tests only read."""
-    tmp = tmp_path_factory.mktemp("currency")
-    with pytest.MonkeyPatch.context() as mp, running_sandbox(tmp, mp, seed=3, currencies=CURRENCIES) as box, \
-            dg.DagsterInstance.ephemeral() as inst, warehouse_backend("duckdb", tmp / "duckdb") as duck, \
-            warehouse_backend("postgres", tmp / "postgres") as pg:
-        synced = {}
-        for backend, block in (("duckdb", duck), ("postgres", pg)):
-            config = unthrottled_config(box, tmp / f"{backend}.yaml", tmp / f"{backend}.duckdb")
-            with_warehouse(config, block)
-            _rated(config, RATES)
-            outcome = run_job(config, instance=inst)
-            assert outcome.success, outcome.error
-            synced[backend] = (box, outcome, Warehouse(load_config(config).warehouse))
+    with synced_on_both_backends(tmp_path_factory.mktemp("currency"), lambda config: _rated(config, RATES),
+                                 seed=3, currencies=CURRENCIES) as synced:
         yield synced
 
 
@@ -132,7 +121,7 @@ def _in_reporting_currency(deal):
 
 
 def test_raw_opportunities_hold_the_currency_salesforce_serves(world):
-    box, _, warehouse = world
+    box, _, warehouse, _ = world
     served = {r["Id"]: r["CurrencyIsoCode"] for obj, r in box.org.records(box.now, objects=["Opportunity"])}
     assert dict(warehouse.fetch("select id, currency_iso_code from raw_salesforce.opportunities")) == served
     queries = [e.soql for e in box.salesforce.request_log if e.kind == "query" and e.sobject == "Opportunity"]
@@ -140,7 +129,7 @@ def test_raw_opportunities_hold_the_currency_salesforce_serves(world):
 
 
 def test_deals_are_converted_with_the_configured_rates(world):
-    box, _, warehouse = world
+    box, _, warehouse, _ = world
     truth = {f"salesforce:{d.id}": d for d in box.org.deals(box.now) if not d.deleted}
     rows = {r["deal_id"]: r for r in warehouse.fetch_dicts(
         "select deal_id, currency, amount, amount_original from model.deals")}
@@ -155,7 +144,7 @@ def test_deals_are_converted_with_the_configured_rates(world):
 
 
 def test_a_currency_without_a_rate_is_reported_not_added(world):
-    box, outcome, warehouse = world
+    box, outcome, warehouse, _ = world
     gbp = [d for d in box.org.deals(box.now) if not d.deleted and d.currency == "GBP" and d.amount is not None]
     assert warehouse.fetch("select source_system, currency, deals, amount_original from model.unconverted_amounts") \
         == [("salesforce", "GBP", len(gbp), pytest.approx(sum(d.amount for d in gbp), rel=REL))]
@@ -166,7 +155,7 @@ def test_a_currency_without_a_rate_is_reported_not_added(world):
 
 def test_metrics_add_up_amounts_in_the_reporting_currency_only(world):
     """Pipeline, forecast, win rates and deal sizes equal the ground truth computed with the rates."""
-    box, _, warehouse = world
+    box, _, warehouse, _ = world
     deals = [_in_reporting_currency(d) for d in box.org.deals(box.now)]
     bounds = warehouse.fetch("select current_period_start, next_period_start, next_period_end "
                              "from model.metric_settings")[0]
@@ -186,7 +175,7 @@ def test_metrics_add_up_amounts_in_the_reporting_currency_only(world):
 
 
 def test_sliced_and_per_owner_amounts_are_in_the_reporting_currency(world):
-    box, _, warehouse = world
+    box, _, warehouse, _ = world
     deals = [_in_reporting_currency(d) for d in box.org.deals(box.now)]
     canonical = {(system, source_id): owner for system, source_id, owner in warehouse.fetch(
         "select source_system, source_id, canonical_id from model.identity_map where entity = 'owner'")}
