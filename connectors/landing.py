@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import dlt
@@ -42,10 +43,16 @@ class LandingFailed(RuntimeError):
 
 
 def land(source: Any, destination: Any, dataset: str, pipeline_name: str,
-         loader_file_format: str = "jsonl") -> LandingResult:
-    with tempfile.TemporaryDirectory(prefix="dealsync-dlt-") as workdir:
+         loader_file_format: str = "jsonl", workdir_root: Path | None = None,
+         progress: Any = None) -> LandingResult:
+    """Run `source` into `dataset`. dlt's working folder is made under `workdir_root` (the
+    writer's own folder, which the next run empties, so a killed run leaves nothing behind in
+    $TMPDIR); `progress` is a dlt collector (connectors.progress)."""
+    if workdir_root is not None:
+        workdir_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dealsync-dlt-", dir=workdir_root) as workdir:
         pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=destination,
-                                dataset_name=dataset, pipelines_dir=workdir)
+                                dataset_name=dataset, pipelines_dir=workdir, progress=progress)
         try:
             info = pipeline.run(source, loader_file_format=loader_file_format)
         except PipelineStepFailed as exc:

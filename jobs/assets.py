@@ -5,6 +5,7 @@ Asset keys mirror warehouse names (`raw_salesforce/opportunities`,
 """
 
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -14,6 +15,7 @@ from connectors.google.source import google_source
 from connectors.hubspot.source import hubspot_source
 from connectors.hubspot.streams import raw_tables as hubspot_tables
 from connectors.landing import land
+from connectors.progress import StreamProgress
 from connectors.report import PullReport
 from connectors.salesforce.source import salesforce_source
 from connectors.salesforce.streams import STREAMS as SALESFORCE_STREAMS
@@ -21,6 +23,9 @@ from jobs.resources import DealsyncConfigResource
 from pipeline_model.migrations import migrate
 from pipeline_model.snapshot import TABLE as SNAPSHOT_TABLE, record_snapshot
 from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, SOURCES, Table, build, build_config_tables
+
+
+log = logging.getLogger("dealsync.build")
 
 
 def _key(qualified: str) -> dg.AssetKey:
@@ -55,7 +60,6 @@ def _pull_asset(pull: Pull) -> dg.AssetsDefinition:
         specs=[dg.AssetSpec(_key(f"{pull.dataset}.{t}"), group_name=pull.dataset, skippable=True,
                             description=f"{pull.vendor} {t}, landed by dlt", kinds={pull.vendor, "dlt"})
                for t in pull.tables],
-        pool=f"{pull.vendor}_api",
     )
     def _pull(context: dg.AssetExecutionContext, dealsync: DealsyncConfigResource):
         settings = getattr(dealsync.load().sources, pull.vendor)
@@ -65,7 +69,10 @@ def _pull_asset(pull: Pull) -> dg.AssetsDefinition:
         report = PullReport()
         warehouse = dealsync.warehouse()
         result = land(pull.source(settings, report), warehouse.dlt_destination(), pull.dataset,
-                      pipeline_name=f"dealsync_{pull.vendor}", loader_file_format=warehouse.loader_file_format)
+                      pipeline_name=f"dealsync_{pull.vendor}", loader_file_format=warehouse.loader_file_format,
+                      workdir_root=dealsync.scratch_dir(), progress=StreamProgress(pull.vendor))
+        log.info(f"{pull.vendor}: landed {sum(result.rows_by_table.values()):,} rows in "
+                 f"{len(result.rows_by_table)} tables")
         for table in pull.tables:
             metadata = {"rows_landed": dg.MetadataValue.int(result.rows_by_table.get(table, 0))}
             if table in report.stopped_early:
@@ -110,6 +117,7 @@ def _sql_asset(table: Table, sources: tuple[str, ...]) -> dg.AssetsDefinition:
               group_name=table.schema, description=table.description, kinds={"sql"})
     def _build(dealsync: DealsyncConfigResource) -> dg.MaterializeResult:
         rows = build(dealsync.warehouse(), table, dealsync.load().configured_sources())
+        log.info(f"built {table.qualified}: {rows:,} rows")
         return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows)})
 
     return _build

@@ -1,26 +1,32 @@
 """The `dealsync` command.
 
   dealsync sandbox [--seed N] [--size small|medium|large] [--write-config FILE]
-  dealsync run     [--config FILE] [--warehouse PATH]
-  dealsync demo    [--seed N]
+  dealsync run     [--config FILE] [--warehouse PATH] [--verbose] [--log-file FILE]
+  dealsync demo    [--seed N] [--verbose] [--log-file FILE]
   dealsync migrate [--config FILE] [--warehouse PATH]
   dealsync report  [--config FILE] [--warehouse PATH] [--out report.html]
 
-Errors print as one clear message and exit 1; no tracebacks for problems the
-user can fix (bad config, unreachable server, refused login).
+Errors print as one clear line each and exit 1 (130 when stopped by Ctrl-C or SIGTERM);
+tracebacks only with --verbose or in the log file. Progress goes to the terminal and the log.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import shlex
+import shutil
+import signal
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import yaml
 from rich.console import Console
 
+from jobs import logs
 from jobs.config import ConfigError, load_config, open_warehouse
 from jobs.report import currency_symbol, write_report
 from jobs.runner import RunOutcome, run_job
@@ -28,8 +34,10 @@ from jobs.summary import print_summary
 from pipeline_model.migrations import MigrationError, migrate, schema_version
 from pipeline_model.stages import SALESFORCE_STANDARD
 from pipeline_model.warehouse import Warehouse
+from pipeline_model.writer import Outcome, WarehouseBusy, WarehouseDamaged, new_holder, writer_dir, writing
 from sandbox.runner import Sandbox
 
+log = logging.getLogger("dealsync.run")
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # never re-wrap paths in messages
 
@@ -43,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args)
     except ConfigError as exc:
         err_console.print(f"[red]configuration error[/]\n{exc}", highlight=False)
+        return 1
+    except (WarehouseBusy, WarehouseDamaged) as exc:
+        err_console.print(f"[red]warehouse not written[/]: {exc}", highlight=False)
         return 1
 
 
@@ -61,12 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the whole chain once (sync, model, metrics)")
     run.add_argument("--config", type=Path, default=Path("dealsync.yaml"))
     run.add_argument("--warehouse", type=Path, help="override warehouse.path from the config")
+    _add_log_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
     demo = sub.add_parser("demo", help="sandbox + full chain into .dealsync/warehouse.duckdb + summary")
     demo.add_argument("--seed", type=int, default=42)
     demo.add_argument("--size", choices=["small", "medium", "large"], default="small")
     demo.add_argument("--crm", choices=CRM_MODES, default="both", help="where the sandbox org lives")
+    _add_log_arguments(demo)
     demo.set_defaults(handler=_cmd_demo)
 
     migrate_cmd = sub.add_parser("migrate", help="upgrade the warehouse tables dealsync owns to this release")
@@ -80,6 +93,12 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=Path("report.html"), help="where to write it")
     report.set_defaults(handler=_cmd_report)
     return parser
+
+
+def _add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug lines, and each failure's traceback")
+    parser.add_argument("--log-file", type=Path, default=logs.DEFAULT_LOG_FILE,
+                        help=f"where the run's log is kept (default {logs.DEFAULT_LOG_FILE}, rotated at 10 MB)")
 
 
 def write_sandbox_config(sandbox: Sandbox, path: Path, warehouse_path: Path) -> Path:
@@ -115,28 +134,48 @@ def _cmd_sandbox(args) -> int:
 
 def _cmd_run(args) -> int:
     config = load_config(args.config, args.warehouse)
-    with console.status("Running the full chain through Dagster..."):
-        outcome = run_job(args.config, args.warehouse)
-    return _report(outcome, open_warehouse(config))
+    outcome = _run(args, args.config, args.warehouse)
+    return 130 if outcome is None else _report(outcome, open_warehouse(config), args.verbose)
+
+
+def _run(args, config_path: Path, warehouse_path: Path | None) -> RunOutcome | None:
+    """The full chain with its log lines on the terminal and in the log file; None if stopped."""
+    logs.configure(err_console, args.log_file, args.verbose)
+    log.info(f"run started: config {config_path}; log file {args.log_file}")
+    # A service manager stops with SIGTERM: treat it as Ctrl-C, which Dagster turns into a run
+    # that ends (marked failed, nothing published) instead of a process killed mid-write.
+    previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+    try:
+        with err_console.status("Running the full chain through Dagster..."):
+            return run_job(config_path, warehouse_path)
+    except KeyboardInterrupt:
+        err_console.print("[red]interrupted[/]: the run stopped; the warehouse keeps its last published "
+                          "version, and the next run continues from there", highlight=False)
+        return None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _cmd_demo(args) -> int:
     warehouse_path = DEMO_DIR / "warehouse.duckdb"
     # The demo's warehouse is its own: start clean, so a different seed never mixes two orgs.
     warehouse_path.unlink(missing_ok=True)
+    shutil.rmtree(writer_dir(warehouse_path), ignore_errors=True)
     with console.status(f"Starting the sandbox (seed {args.seed}, size {args.size})..."):
         sandbox = Sandbox(seed=args.seed, size=args.size, crm=args.crm, workdir=DEMO_DIR / "sandbox").start()
     try:
         sandbox.export_credentials()
         config_path = write_sandbox_config(sandbox, DEMO_DIR / "sandbox" / "dealsync.yaml", warehouse_path)
-        with console.status("Running the full chain through Dagster..."):
-            outcome = run_job(config_path, warehouse_path)
+        outcome = _run(args, config_path, warehouse_path)
     finally:
         sandbox.stop()
-    code = _report(outcome, open_warehouse(load_config(config_path, warehouse_path)))
+    if outcome is None:
+        return 130
+    code = _report(outcome, open_warehouse(load_config(config_path, warehouse_path)), args.verbose)
     if code == 0:
-        console.print(f"Warehouse: {warehouse_path.resolve()}  (open it with duckdb; schemas raw_salesforce, "
-                      "raw_hubspot, raw_google, model, metrics)")
+        console.print(f"Warehouse: {warehouse_path.resolve()}  (open it with duckdb, even while a run goes on: "
+                      "runs replace it only when they succeed; schemas raw_salesforce, raw_hubspot, raw_google, "
+                      "model, metrics)")
         config = load_config(config_path, warehouse_path)
         report = write_report(open_warehouse(config), DEMO_DIR / "report.html",
                               currency_symbol(config.metrics.currency.reporting))
@@ -145,36 +184,58 @@ def _cmd_demo(args) -> int:
 
 
 def _cmd_migrate(args) -> int:
-    warehouse = open_warehouse(load_config(args.config, args.warehouse))
-    try:
-        applied = migrate(warehouse)
-    except MigrationError as exc:
-        err_console.print("[red]schema migration error[/]", highlight=False)
-        err_console.print(str(exc), highlight=False, markup=False)
+    config = load_config(args.config, args.warehouse)
+    if _no_warehouse(config, "migrate"):
         return 1
+    published = open_warehouse(config)
+    # Through the writer like any run: never beside another run, and published as one version.
+    with writing(published, new_holder(str(uuid.uuid4())), "migrate", config.warehouse.writer_wait_minutes * 60,
+                 on_wait=lambda message: err_console.print(message, highlight=False)) as session:
+        try:
+            applied = migrate(session.warehouse)
+        except MigrationError as exc:
+            session.finish(Outcome(False, [str(exc)]))
+            err_console.print("[red]schema migration error[/]", highlight=False)
+            err_console.print(str(exc), highlight=False, markup=False)
+            return 1
+        session.finish(Outcome(True))
     if applied:
         console.print(f"Applied schema migrations: {', '.join(map(str, applied))}", highlight=False)
     else:
         console.print("Nothing to apply: the warehouse is up to date.", highlight=False)
-    console.print(f"Warehouse schema version: {schema_version(warehouse)}", highlight=False)
+    console.print(f"Warehouse schema version: {schema_version(published)}", highlight=False)
     return 0
+
+
+def _no_warehouse(config, command: str) -> bool:
+    """A missing DuckDB file would be created empty by opening it: say so instead (a typo in a
+    path must not look like an empty warehouse)."""
+    if config.warehouse.backend != "duckdb" or config.warehouse.path.is_file():
+        return False
+    hint = "run `dealsync run` first" if command == "report" else "check the path, or run `dealsync run` to create it"
+    err_console.print(f"[red]no warehouse at {config.warehouse.path}[/]: {hint}", highlight=False)
+    return True
 
 
 def _cmd_report(args) -> int:
     config = load_config(args.config, args.warehouse)
-    if config.warehouse.backend == "duckdb" and not config.warehouse.path.is_file():
-        # Opening a missing DuckDB file would create an empty one: say what to do instead.
-        err_console.print(f"[red]no warehouse at {config.warehouse.path}[/]: run `dealsync run` first",
-                          highlight=False)
+    if _no_warehouse(config, "report"):
         return 1
     path = write_report(open_warehouse(config), args.out, currency_symbol(config.metrics.currency.reporting))
     console.print(str(path.resolve()), highlight=False, soft_wrap=True)
     return 0
 
 
-def _report(outcome: RunOutcome, warehouse: Warehouse) -> int:
+def _report(outcome: RunOutcome, warehouse: Warehouse, verbose: bool = False) -> int:
     if not outcome.success:
-        err_console.print(f"[red]run {outcome.run_id[:8]} failed[/]: {outcome.error}", highlight=False)
+        what = f"run {outcome.run_id[:8]} failed" if outcome.run_id else "run not started"
+        err_console.print(f"[red]{what}[/]:", highlight=False)
+        for line in outcome.failures:
+            err_console.print(f"  {line}", highlight=False, markup=False)
+        for detail in outcome.details:
+            log.debug(detail)            # the log file always; the terminal with --verbose
+        if outcome.details and not verbose:
+            err_console.print("(tracebacks: --verbose, or the log file)", highlight=False)
         return 1
     print_summary(outcome, warehouse, console)
     return 0

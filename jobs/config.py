@@ -18,7 +18,7 @@ from connectors.hubspot.settings import HubSpotSettings
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import read_secret
 from pipeline_model.identity import IdentitySettings
-from pipeline_model.metric_settings import MetricSettings
+from pipeline_model.metric_settings import ClockSource, MetricSettings
 from pipeline_model.stages import HUBSPOT_DEFAULT, SALESFORCE_STANDARD, Stage
 from pipeline_model.warehouse import Warehouse, WarehouseSettings
 
@@ -114,6 +114,7 @@ def _resolve_paths(config: DealsyncConfig, base: Path, warehouse_path: Path | st
         config.warehouse.path = Path(warehouse_path)
     elif not config.warehouse.path.is_absolute():
         config.warehouse.path = base / config.warehouse.path
-    for source in (config.sources.salesforce, config.sources.hubspot, config.sources.google):
-        if source and source.ca_bundle and not source.ca_bundle.is_absolute():
-            source.ca_bundle = base / source.ca_bundle
+    clock = config.metrics.as_of if isinstance(config.metrics.as_of, ClockSource) else None
+    for holder in (config.sources.salesforce, config.sources.hubspot, config.sources.google, clock):
+        if holder and holder.ca_bundle and not holder.ca_bundle.is_absolute():
+            holder.ca_bundle = base / holder.ca_bundle

@@ -4,7 +4,7 @@ Jobs:
   sync        pull every source into its raw dataset
   metrics     rebuild the unified model and the metric tables from the raw data
   full_chain  both, in order (what `dealsync run` and `make demo` execute)
-All run in one process: DuckDB allows a single writer, and the chain is sequential anyway.
+All run in one process, holding the warehouse's writer lock for the whole run (jobs/resources.py).
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from jobs.resources import DealsyncConfigResource
 from pipeline_model.tables import SOURCES
 
 
-def build_definitions(config_path: str | None = None, warehouse_path: str | None = None) -> dg.Definitions:
+def build_definitions(config_path: str | None = None, warehouse_path: str | None = None,
+                      writer_wait_seconds: float | None = None) -> dg.Definitions:
     """The assets of the configured sources (all of them while no valid config is found)."""
     resource = DealsyncConfigResource(
         config_path=config_path or os.environ.get("DEALSYNC_CONFIG", "dealsync.yaml"),
         warehouse_path=warehouse_path or os.environ.get("DEALSYNC_WAREHOUSE"),
+        writer_wait_seconds=writer_wait_seconds,
     )
     try:
         sources = tuple(resource.load().configured_sources())

@@ -1,12 +1,25 @@
-"""Dagster resources: where the configuration file is, and the warehouse it names."""
+"""Dagster resources: the run's configuration, and its hold on the warehouse.
 
+One `DealsyncConfigResource` serves a whole run (the jobs execute in one process). When the run
+starts it reads dealsync.yaml once, takes the warehouse's writer lock (pipeline_model.writer)
+and reclaims the records of runs whose process died; when it ends it records the run's outcome
+in the warehouse and, if every step succeeded, publishes the run's tables as one version.
+"""
 
-from typing import Optional
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from jobs.config import DealsyncConfig, load_config, open_warehouse
+from jobs.instance import failure_message, reclaim_dead_runs, tag_run
 from pipeline_model.warehouse import Warehouse
+from pipeline_model.writer import Outcome, WriteSession, new_holder, writing
 
 
 class DealsyncConfigResource(dg.ConfigurableResource):
@@ -14,9 +27,66 @@ class DealsyncConfigResource(dg.ConfigurableResource):
 
     config_path: str = "dealsync.yaml"
     warehouse_path: Optional[str] = None
+    # How long a run waits for another run writing the same warehouse; None: the config's
+    # warehouse.writer_wait_minutes.
+    writer_wait_seconds: Optional[float] = None
+
+    _config: Optional[DealsyncConfig] = PrivateAttr(default=None)
+    _session: Optional[WriteSession] = PrivateAttr(default=None)
 
     def load(self) -> DealsyncConfig:
-        return load_config(self.config_path, self.warehouse_path)
+        """The run's configuration, read once when the run started (outside a run: now)."""
+        return self._config or load_config(self.config_path, self.warehouse_path)
 
     def warehouse(self) -> Warehouse:
-        return open_warehouse(self.load())
+        """What this run writes: the writer's working copy during a run."""
+        return self._session.warehouse if self._session else open_warehouse(self.load())
+
+    def scratch_dir(self) -> Optional[Path]:
+        """Where this run's temporary files go (None outside a run: the system's temp folder)."""
+        return self._session.scratch if self._session else None
+
+    @contextmanager
+    def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["DealsyncConfigResource"]:
+        config = load_config(self.config_path, self.warehouse_path)
+        published = open_warehouse(config)
+        run = context.run
+        tag_run(context.instance, run.run_id)
+        wait = self.writer_wait_seconds
+        wait = config.warehouse.writer_wait_minutes * 60 if wait is None else wait
+        with writing(published, new_holder(run.run_id), run.job_name, wait, interrupted=_interrupted) as session:
+            # Tagged only once it holds the lock: a run still waiting must not look like a dead writer.
+            tag_run(context.instance, run.run_id, warehouse=published.identity)
+            reclaim_dead_runs(context.instance, published.identity, except_run=run.run_id)
+            self._config, self._session = config, session
+            try:
+                yield self
+            finally:
+                self._config = self._session = None
+                session.finish(_outcome(context, raised=sys.exc_info()[0] is not None))
+
+
+def _outcome(context: dg.InitResourceContext, raised: bool) -> Outcome:
+    """Success only when every planned step succeeded and nothing was interrupted."""
+    run_id = context.run.run_id
+    succeeded, failures = set(), []
+    for entry in context.instance.all_logs(run_id):
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            succeeded.add(entry.step_key)
+        elif event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            failures.append(f"{entry.step_key}: {failure_message(event.step_failure_data.error)}")
+    planned = set(context.run.step_keys_to_execute or succeeded)
+    ok = not raised and not failures and planned <= succeeded
+    if not ok and not failures:
+        failures.append("the run was interrupted before all its steps ran")
+    return Outcome(ok, failures)
+
+
+def _interrupted() -> bool:
+    """Whether Dagster captured a SIGINT/SIGTERM (it defers them while a step sets up)."""
+    from dagster._utils.interrupts import check_captured_interrupt
+
+    return check_captured_interrupt()

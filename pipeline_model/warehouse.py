@@ -36,6 +36,9 @@ class WarehouseSettings(BaseModel):
     duckdb_memory_limit: str | None = Field(default=None, pattern=r"(?i)^\d+(\.\d+)?\s*(b|[kmgt]i?b)$")
     duckdb_threads: int | None = Field(default=None, gt=0)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    # A run that finds another run writing this warehouse waits this long for it, saying so,
+    # then gives up (0: refuse at once).
+    writer_wait_minutes: float = Field(default=60, ge=0)
 
 
 class Warehouse:
@@ -47,6 +50,24 @@ class Warehouse:
     @property
     def path(self) -> Path:
         return self.settings.path
+
+    @property
+    def identity(self) -> str:
+        """Names this warehouse in run tags and messages (never with a password)."""
+        if self.is_postgres:
+            pg = self.settings.postgres
+            return f"postgresql://{pg.host}:{pg.port}/{pg.database}"
+        return str(self.path.resolve())
+
+    def at(self, path: Path) -> "Warehouse":
+        """The same DuckDB settings on another file (the writer's working copy)."""
+        return Warehouse(self.settings.model_copy(update={"path": path}), self._password)
+
+    def checkpoint(self) -> None:
+        """Fold DuckDB's write-ahead log into the file, so the file alone is the database."""
+        if not self.is_postgres:
+            with self.connect() as con:
+                con.execute("checkpoint")
 
     @property
     def is_postgres(self) -> bool:
@@ -135,14 +156,18 @@ class Warehouse:
         # One SQL text for both: written with DuckDB's ?, sent to psycopg2 as %s.
         return sql.replace("%", "%%").replace("?", "%s") if self.is_postgres else sql
 
+    def raw_connection(self, application_name: str = "dealsync") -> Any:
+        """A PostgreSQL connection of its own (the writer's lock lives on one)."""
+        import psycopg2
+
+        # UTC sessions: date <-> timestamptz casts and date_trunc must not depend on the server's zone.
+        con = psycopg2.connect(self._postgres_dsn(), options="-c timezone=UTC", application_name=application_name)
+        con.autocommit = True     # transactions are explicit (run_in_transaction)
+        return con
+
     def _open(self) -> Any:
         if self.is_postgres:
-            import psycopg2
-
-            # UTC sessions: date <-> timestamptz casts and date_trunc must not depend on the server's zone.
-            con = psycopg2.connect(self._postgres_dsn(), options="-c timezone=UTC")
-            con.autocommit = True     # transactions are explicit (run_in_transaction)
-            return con
+            return self.raw_connection()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(self.path))
         con.execute("SET TimeZone = 'UTC'")

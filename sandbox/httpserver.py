@@ -31,6 +31,9 @@ class HttpsEmulator:
     def __init__(self, *, ca: LocalCA, host: str = "127.0.0.1", port: int = 0, name: str = "emulator"):
         self.ca, self.host, self.port, self.name = ca, host, port, name
         self.url = ""
+        self.world = None          # the sandbox.world.World it shares a clock with, if any
+        self.requests_served = 0   # for tests that act at a point of a sync (a kill, say)
+        self._count_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -125,7 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        resp = self.server.emulator.handle(self.command, self.path, self.headers, body)
+        emulator = self.server.emulator
+        resp = emulator.handle(self.command, self.path, self.headers, body)
+        with emulator._count_lock:
+            emulator.requests_served += 1
         self.send_response(resp.status)
         for name, value in (resp.headers or {}).items():
             self.send_header(name, value)

@@ -18,6 +18,7 @@ from sandbox.hubspot.emulator import HubSpotEmulator
 from sandbox.org import SyntheticOrg
 from sandbox.salesforce.emulator import SalesforceEmulator
 from sandbox.tls import LocalCA
+from sandbox.world import World
 
 SALESFORCE_CREDENTIALS = {
     "DEALSYNC_SANDBOX_SF_USERNAME": "ops@sandbox.dealsync.example",
@@ -53,6 +54,7 @@ class Sandbox:
         self.google = GoogleEmulator(ca=self.ca, port=google_port, db_path=self._store_path(size, "google")) \
             if google else None
         self._google_key = None   # registered once the emulator has its address (the key names it)
+        self.world = World(self.emulators)   # one clock: an advance sent to any emulator moves all
 
     @property
     def emulators(self) -> list:
@@ -60,7 +62,7 @@ class Sandbox:
 
     @property
     def now(self):
-        return self.emulators[0].now
+        return self.world.now
 
     def _store_path(self, size: str, vendor: str) -> Path | None:
         """Small orgs live in memory; larger ones in a fresh SQLite file, to bound memory."""
@@ -90,8 +92,13 @@ class Sandbox:
         self.stop()
 
     def advance(self, days: float) -> dict[str, dict[str, int]]:
-        """Move simulated time forward in every vendor at once."""
-        return {emulator.name: emulator.advance(days) for emulator in self.emulators}
+        """Move simulated time forward in every vendor at once (as POST /__sandbox/advance does)."""
+        return self.world.advance(days)
+
+    def clock(self) -> dict[str, str]:
+        """Where a reader (dealsync's metrics.as_of) finds the sandbox's clock: `now` in the
+        JSON of this URL, whichever emulator a later advance is sent to."""
+        return {"clock_url": f"{self.emulators[0].url}/__sandbox/status", "ca_bundle": str(self.ca.ca_path)}
 
     @property
     def credentials(self) -> dict[str, str]:
@@ -102,9 +109,11 @@ class Sandbox:
     def export_credentials(self, environ: dict | None = None) -> None:
         (os.environ if environ is None else environ).update(self.credentials)
 
-    def config(self, warehouse_path: str = ".dealsync/warehouse.duckdb") -> dict:
-        """The warehouse, sources and metrics blocks of a dealsync.yaml pointing at this sandbox
-        (metrics.as_of is the simulated now: rewrite the config after `advance`)."""
+    def config(self, warehouse_path: str = ".dealsync/warehouse.duckdb", follow_clock: bool = True) -> dict:
+        """The warehouse, sources and metrics blocks of a dealsync.yaml pointing at this sandbox.
+        metrics.as_of is the sandbox's clock (`clock()`), read by dealsync at each run, so a run
+        after an advance measures on the new day; without follow_clock, the simulated now, fixed
+        (a run then needs the sandbox for its sources only)."""
         sources = {}
         if self.salesforce:
             sources["salesforce"] = {
@@ -126,5 +135,6 @@ class Sandbox:
                 "mailboxes": list(self.org.mailboxes()), "calendars": list(self.org.calendars()),
                 "gmail_query": "", "calendar_start": self.org.start.isoformat()}
         # Metrics measure "now" on the sandbox's simulated clock, not the wall clock.
+        as_of = self.clock() if follow_clock else self.now.isoformat()
         return {"warehouse": {"backend": "duckdb", "path": warehouse_path}, "sources": sources,
-                "metrics": {"as_of": self.now.isoformat()}}
+                "metrics": {"as_of": as_of}}

@@ -97,3 +97,18 @@ def test_missing_credentials_are_named(tmp_path, monkeypatch, instance):
         monkeypatch.delenv(name, raising=False)
     outcome = run_job(_write(tmp_path, _valid()), instance=instance)
     assert not outcome.success and "SALESFORCE_USERNAME" in outcome.error and "not set" in outcome.error
+
+
+def test_a_refused_salesforce_login_is_one_clean_line_without_the_secret(sandbox, sandbox_config, monkeypatch,
+                                                                          instance, capsys):
+    monkeypatch.setenv("DEALSYNC_SANDBOX_SF_PASSWORD", "wrong-hunter2-password")
+    outcome = run_job(sandbox_config, instance=instance)
+    assert not outcome.success
+    assert "salesforce" in outcome.error and "login refused (INVALID_LOGIN)" in outcome.error
+    # simple-salesforce's own `message` is an unformatted template: no "{content}" may leak through.
+    assert "{" not in outcome.error and "}" not in outcome.error
+    assert "wrong-hunter2-password" not in outcome.error and "SANDBOXTOKEN" not in outcome.error
+    assert "DEALSYNC_SANDBOX_SF_PASSWORD" in outcome.error     # which variable to fix
+    assert main(["run", "--config", str(sandbox_config)]) == 1
+    err = capsys.readouterr().err
+    assert "login refused (INVALID_LOGIN)" in err and "{" not in err and "wrong-hunter2-password" not in err

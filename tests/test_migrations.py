@@ -177,6 +177,7 @@ def _config(tmp_path: Path, block: dict) -> Path:
 
 def test_cli_migrate_upgrades_then_reports_up_to_date(block, warehouse, tmp_path):
     config = _config(tmp_path, block)
+    warehouse.fetch("select 1")            # an empty warehouse: on DuckDB, an existing empty file
     first = _cli(config)
     assert first.returncode == 0, first.stderr
     assert f"Applied schema migrations: {', '.join(str(m.version) for m in MIGRATIONS)}" in first.stdout
@@ -186,6 +187,14 @@ def test_cli_migrate_upgrades_then_reports_up_to_date(block, warehouse, tmp_path
     second = _cli(config)
     assert second.returncode == 0, second.stderr
     assert "Nothing to apply" in second.stdout and f"Warehouse schema version: {N}" in second.stdout
+
+
+def test_cli_migrate_on_a_mistyped_path_creates_nothing(tmp_path):
+    config = _config(tmp_path, {"backend": "duckdb", "path": str(tmp_path / "wearhouse.duckdb")})
+    result = _cli(config)
+    assert result.returncode == 1
+    assert f"no warehouse at {tmp_path / 'wearhouse.duckdb'}" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dealsync.yaml"]
 
 
 def test_cli_migrate_refuses_a_newer_warehouse_with_one_message(block, warehouse, tmp_path):
@@ -207,7 +216,7 @@ def test_snapshot_loses_its_in_memory_primary_key_and_keeps_every_row(warehouse,
                                   f"update {SNAPSHOT} set reconstructed = true where deal_id >= 'deal-0200'"])
     before = _contents(warehouse, SNAPSHOT, SNAPSHOT_COLUMNS + ", coalesce(reconstructed, false)")
 
-    assert migrate(warehouse) == [3]
+    assert migrate(warehouse, MIGRATIONS[:3]) == [3]
 
     assert _contents(warehouse, SNAPSHOT, SNAPSHOT_COLUMNS + ", reconstructed") == before
     assert len(before) == 300 and sum(row[-1] for row in before) == 100
@@ -219,3 +228,16 @@ def test_snapshot_loses_its_in_memory_primary_key_and_keeps_every_row(warehouse,
     else:
         with pytest.raises(Exception, match="duplicate key"):
             _insert_snapshot(warehouse, rows[:1])
+
+
+def test_every_deal_in_the_snapshot_is_rebuilt_after_migration_4(warehouse, backend):
+    """Migration 4 gives every deal the snapshot holds an unknown fingerprint, so the next run
+    rebuilds its days from history (or drops it if deleted); one row per deal."""
+    assert migrate(warehouse, MIGRATIONS[:3]) == [1, 2, 3]
+    _insert_snapshot(warehouse, _snapshot_rows(300))
+    assert migrate(warehouse, MIGRATIONS[:4]) == [4]
+    assert _contents(warehouse, "history.daily_pipeline_snapshot_deals") == sorted(
+        ((deal_id, "") for (deal_id,) in warehouse.fetch(f"select distinct deal_id from {SNAPSHOT}")), key=repr)
+    if backend == "postgres":
+        with pytest.raises(Exception, match="duplicate key"):
+            warehouse.run_in_transaction(["insert into history.daily_pipeline_snapshot_deals values ('deal-0001', '')"])

@@ -9,7 +9,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -590,7 +589,7 @@ def test_realism_targets(org, medium, size):
 # --------------------------------------------------------------------------- scale
 
 def test_large_streams_without_materialising():
-    started = time.perf_counter()
+    # How soon these come is a bench figure (bench/generate.py --what head), never a test's.
     big = SyntheticOrg(seed=42, size="large")
     head = Counter(obj for obj, _ in itertools.islice(big.records(big.now), 50_000))
     assert sum(head.values()) == 50_000 and head["User"] == 451 and head["Account"] > 30_000
@@ -600,4 +599,3 @@ def test_large_streams_without_materialising():
     assert deals["Opportunity"] > 3_000 and deals["Task"] > 30_000
     first = next(big.deals(big.now))
     assert first.id.startswith("006") and first.created_at >= big.start
-    assert time.perf_counter() - started < 15

@@ -582,7 +582,10 @@ def test_attach_org_and_advance(ca):
         session = http(emu)
         resp = session.post(f"{emu.url}/__sandbox/advance", json={"days": 1})
         assert resp.status_code == 200
-        assert resp.json() == {"now": (NOW + timedelta(days=2.5)).isoformat(), "counts": {"Opportunity": 2}}
+        later = (NOW + timedelta(days=2.5)).isoformat()
+        assert resp.json() == {"now": later, "counts": {"Opportunity": 2},   # alone, it moves only itself
+                               "emulators": {"salesforce": {"url": emu.url, "now": later,
+                                                            "counts": {"Opportunity": 2}}}}
         status = session.get(f"{emu.url}/__sandbox/status").json()
         assert status["now"] == "2024-05-03T22:00:00+00:00"
         assert status["counts"]["Opportunity"] == 2 and status["counts"]["Task"] == 0

@@ -43,3 +43,15 @@ class GoogleSettings(BaseModel):
     requests_per_second: float = Field(default=10.0, gt=0)
     timeout_seconds: float = Field(default=60.0, gt=0)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+
+    def secrets(self) -> dict[str, str]:
+        """The environment variables this source reads: name -> what it holds."""
+        auth = self.auth
+        if auth.method == "service_account":
+            return {auth.service_account_key_env: "Google service-account key"}
+        return {auth.client_id_env: "Google OAuth client id", auth.client_secret_env: "Google OAuth client secret",
+                **{env: f"Google refresh token of {user}" for user, env in auth.refresh_token_envs.items()}}
+
+    def endpoints(self) -> list[str]:
+        return [str(url) for url, wanted in ((self.gmail_url, self.mailboxes), (self.calendar_url, self.calendars))
+                if wanted]

@@ -30,3 +30,10 @@ class HubSpotSettings(BaseModel):
     # A new or removed association does not change either record's modified date, so every
     # record's associations are re-read this often (0: every run).
     association_sweep_hours: float = Field(default=24.0, ge=0)
+
+    def secrets(self) -> dict[str, str]:
+        """The environment variables this source reads: name -> what it holds."""
+        return {self.access_token_env: "HubSpot private-app access token"}
+
+    def endpoints(self) -> list[str]:
+        return [str(self.host)]

@@ -58,12 +58,7 @@ def connect(settings: SalesforceSettings) -> Salesforce:
     session = _Session(settings, rewrite)
     with translate_errors(stream=None, url=str(settings.login_url)):
         if settings.auth.method == "password":
-            return Salesforce(
-                username=read_secret(settings.auth.username_env, "Salesforce username").get_secret_value(),
-                password=read_secret(settings.auth.password_env, "Salesforce password").get_secret_value(),
-                security_token=read_secret(settings.auth.security_token_env, "Salesforce security token").get_secret_value(),
-                domain=domain, version=settings.api_version, session=session,
-            )
+            return _password_login(settings, domain, session)
         if settings.instance_url is None:
             raise SourceRejected(VENDOR, None, "session auth needs sources.salesforce.instance_url")
         return Salesforce(
@@ -71,6 +66,30 @@ def connect(settings: SalesforceSettings) -> Salesforce:
             session_id=read_secret(settings.auth.session_id_env, "Salesforce session id").get_secret_value(),
             version=settings.api_version, session=session,
         )
+
+
+def _password_login(settings: SalesforceSettings, domain: str, session: requests.Session) -> Salesforce:
+    auth = settings.auth
+    password = read_secret(auth.password_env, "Salesforce password").get_secret_value()
+    token = read_secret(auth.security_token_env, "Salesforce security token").get_secret_value()
+    try:
+        return Salesforce(username=read_secret(auth.username_env, "Salesforce username").get_secret_value(),
+                          password=password, security_token=token, domain=domain, version=settings.api_version,
+                          session=session)
+    except SalesforceAuthenticationFailed as exc:
+        # Salesforce never says which of the three is wrong: name the variables to check.
+        hint = f"check {auth.username_env}, {auth.password_env} and {auth.security_token_env}"
+        raise SourceRejected(VENDOR, None, f"{_refusal(exc, secrets=(password, token))}; {hint}") from None
+
+
+def _refusal(exc: SalesforceAuthenticationFailed, secrets: tuple[str, ...] = ()) -> str:
+    """'login refused (CODE): reason'. Not `exc.message`: simple-salesforce leaves that an
+    unformatted template ('... Response content: {content}'). A login reply that is not a
+    SOAP fault (a proxy's page) comes through whole, so keep one line and blank any secret."""
+    reason = next((line.strip() for line in exc.auth_message.splitlines() if line.strip()), "no reason given")[:200]
+    for secret in filter(None, secrets):
+        reason = reason.replace(secret, "***")
+    return f"login refused ({exc.code if exc.code is not None else 'no error code'}): {reason}"
 
 
 @contextmanager
@@ -83,7 +102,7 @@ def translate_errors(stream: str | None, url: str) -> Iterator[None]:
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
         raise SourceUnreachable(VENDOR, stream, f"cannot reach {url} ({_reason(exc)})") from None
     except SalesforceAuthenticationFailed as exc:
-        raise SourceRejected(VENDOR, stream, f"login refused: {exc.message}") from None
+        raise SourceRejected(VENDOR, stream, _refusal(exc)) from None
     except SalesforceError as exc:
         raise SourceRejected(VENDOR, stream, f"HTTP {exc.status} from {exc.resource_name}: {_api_message(exc)}") from None
 

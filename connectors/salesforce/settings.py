@@ -46,3 +46,15 @@ class SalesforceSettings(BaseModel):
     # Stop pulling (successfully, resuming next run) once the org's daily API usage passes
     # this share, so dealsync never starves the org's other integrations.
     max_api_usage_percent: float = Field(default=90.0, gt=0, le=100)
+
+    def secrets(self) -> dict[str, str]:
+        """The environment variables this source reads: name -> what it holds."""
+        auth = self.auth
+        if auth.method == "session":
+            return {auth.session_id_env: "Salesforce session id"}
+        return {auth.username_env: "Salesforce username", auth.password_env: "Salesforce password",
+                auth.security_token_env: "Salesforce security token"}
+
+    def endpoints(self) -> list[str]:
+        """The servers a pull talks to first."""
+        return [str(self.login_url if self.auth.method == "password" else self.instance_url or self.login_url)]

@@ -30,6 +30,7 @@ from sandbox.google.store import Store
 from sandbox.google.wire import ApiError, Call, bad_request, json_response, not_found, to_ms
 from sandbox.httpserver import HttpsEmulator, Response
 from sandbox.tls import LocalCA
+from sandbox.world import advance_reply, status_reply
 
 log = logging.getLogger(__name__)
 
@@ -263,14 +264,13 @@ class GoogleEmulator(HttpsEmulator):
     def _control(self, method: str, path: str, body: bytes) -> Response:
         action = path[len("/__sandbox/"):].strip("/")
         if action == "status" and method == "GET":
-            return json_response(200, {"now": self.now.isoformat(), "counts": self.store.counts()})
+            return json_response(200, status_reply(self))
         if action == "advance" and method == "POST":
             try:
                 days = float(json.loads(body or b"{}")["days"])
             except (ValueError, KeyError, TypeError):
                 raise bad_request('expected a JSON body {"days": <number>}') from None
-            counts = self.advance(days)
-            return json_response(200, {"now": self.now.isoformat(), "counts": counts})
+            return json_response(200, advance_reply(self, days))
         if action == "expire-tokens" and method == "POST":
             self.expire_tokens()
             return json_response(200, {})

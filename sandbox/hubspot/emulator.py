@@ -34,6 +34,7 @@ from sandbox.hubspot.errors import AUTH_MISSING, HubSpotError, RateLimitError, c
 from sandbox.hubspot.schema import AssociationType, object_type, wire_datetime
 from sandbox.hubspot.store import Store
 from sandbox.tls import LocalCA
+from sandbox.world import advance_reply, status_reply
 
 log = logging.getLogger(__name__)
 
@@ -282,13 +283,12 @@ class HubSpotEmulator(HttpsEmulator):
     def _control(self, method: str, segments: list[str], body: bytes) -> Response:
         action = "/".join(segments)
         if action == "status" and method == "GET":
-            return _json(200, {"now": self.now.isoformat(), "counts": self.store.counts()})
+            return _json(200, status_reply(self))
         if method != "POST":
             raise HubSpotError(404, f"No sandbox control endpoint {method} {action}", "OBJECT_NOT_FOUND")
         args = _control_args(body)
         if action == "advance":
-            counts = self.advance(float(_required(args, "days")))
-            return _json(200, {"now": self.now.isoformat(), "counts": counts})
+            return _json(200, advance_reply(self, float(_required(args, "days"))))
         if action == "fail_next":
             self.fail_next(int(_required(args, "status")), int(args.get("times", 1)), args.get("retry_after"),
                            args.get("path_contains"))

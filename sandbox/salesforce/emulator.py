@@ -35,6 +35,7 @@ from sandbox.salesforce.schema import OBJECTS, STANDARD_STAGES, Field, SObject, 
 from sandbox.salesforce.store import InvalidLocator, QueryPage, Store, to_storage
 from sandbox.httpserver import HttpsEmulator, Response as _Response
 from sandbox.tls import LocalCA
+from sandbox.world import advance_reply, status_reply
 
 log = logging.getLogger(__name__)
 
@@ -393,14 +394,13 @@ class SalesforceEmulator(HttpsEmulator):
     def _control(self, method: str, path: str, body: bytes) -> _Response:
         action = path[len("/__sandbox/"):].strip("/")
         if action == "status" and method == "GET":
-            return _json(200, {"now": self.now.isoformat(), "counts": self.store.counts()})
+            return _json(200, status_reply(self))
         if action == "advance" and method == "POST":
             try:
                 days = float(json.loads(body or b"{}")["days"])
             except (ValueError, KeyError, TypeError):
                 raise ApiError(400, "JSON_PARSER_ERROR", 'expected a JSON body {"days": <number>}') from None
-            counts = self.advance(days)
-            return _json(200, {"now": self.now.isoformat(), "counts": counts})
+            return _json(200, advance_reply(self, days))
         raise ApiError(404, *_NOT_FOUND)
 
 
