@@ -628,6 +628,10 @@ def _forget_snapshots(path: Path) -> None:
         if con.execute("select 1 from information_schema.tables where table_schema = 'history'"
                        " and table_name = 'daily_pipeline_snapshot'").fetchall():
             con.execute("delete from history.daily_pipeline_snapshot")
+            # Without it, the next run rebuilds only the deals whose history changed since.
+            if con.execute("select 1 from information_schema.tables where table_schema = 'history'"
+                           " and table_name = 'daily_pipeline_snapshot_deals'").fetchall():
+                con.execute("delete from history.daily_pipeline_snapshot_deals")
             con.execute("checkpoint")
     finally:
         con.close()

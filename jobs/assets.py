@@ -21,7 +21,7 @@ from connectors.salesforce.source import salesforce_source
 from connectors.salesforce.streams import STREAMS as SALESFORCE_STREAMS
 from jobs.resources import DealsyncConfigResource
 from pipeline_model.migrations import migrate
-from pipeline_model.snapshot import TABLE as SNAPSHOT_TABLE, record_snapshot
+from pipeline_model.snapshot import READS as SNAPSHOT_READS, TABLE as SNAPSHOT_TABLE, record_snapshot
 from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, SOURCES, Table, build, build_config_tables
 
 
@@ -104,9 +104,9 @@ def stage_tables(context: dg.AssetExecutionContext, dealsync: DealsyncConfigReso
 
 
 @dg.asset(key=_key(SNAPSHOT_TABLE), group_name="history", kinds={"sql"},
-          deps=[_key("model.deals"), _key("model.deal_stage_history"), _key("model.crm_stages"),
-                _key("model.metric_settings")],
-          description="One row per deal per day: today's open pipeline recorded, missed days reconstructed")
+          deps=[_key(t) for t in SNAPSHOT_READS],
+          description="One row per deal per day: finished days as they ended (from the CRMs' history), "
+                      "today as the run saw it")
 def daily_pipeline_snapshot(dealsync: DealsyncConfigResource) -> dg.MaterializeResult:
     counts = record_snapshot(dealsync.warehouse(), dealsync.load().metrics.snapshot_backfill_days)
     return dg.MaterializeResult(metadata={name: dg.MetadataValue.int(n) for name, n in counts.items()})

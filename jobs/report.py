@@ -633,8 +633,9 @@ def _team_row(rep: dict, money: Money) -> str:
 
 def trend_section(warehouse: Warehouse, money: Money) -> Section:
     data = load(warehouse, "pipeline_trend", ["snapshot_date", "stage", "stage_order", "open_deals", "open_amount"],
-                "snapshot_date, stage_order", optional=("reconstructed",))
-    intro = "Open amount per stage on each day of the daily pipeline snapshot."
+                "snapshot_date, stage_order")
+    intro = ("Open amount per stage on each day of the daily pipeline snapshot: each finished day as it ended, "
+             "from the CRMs' history; the last day as the latest run saw it.")
     rows = [r for r in data.rows if r["stage"] not in ("closed_won", "closed_lost")]
     if not data.ok or not rows:
         return Section("trend", "Pipeline trend", intro, [note(data.problem)], wide=True)
@@ -652,22 +653,7 @@ def trend_section(warehouse: Warehouse, money: Money) -> Section:
     style(fig, "Open pipeline by stage over time", "Snapshot date", "Open amount", 420)
     fig.update_yaxes(**money.axis())
     fig.update_layout(hovermode="x unified")
-    _mark_first_recorded(fig, rows)
     return Section("trend", "Pipeline trend", intro, [figure_html(fig, "chart-trend")], wide=True)
-
-
-def _mark_first_recorded(fig: go.Figure, rows: list[dict]) -> None:
-    """Days before the first sync are rebuilt from stage history (`reconstructed`): a line where
-    recorded days begin tells the reader which part of the curve is an estimate."""
-    recorded = [r["snapshot_date"] for r in rows if r["reconstructed"] is False]
-    if not recorded or not any(r["reconstructed"] for r in rows):
-        return
-    first = min(recorded).isoformat()
-    fig.add_shape(type="line", xref="x", yref="paper", x0=first, x1=first, y0=0, y1=1,
-                  line={"color": "#475569", "width": 1.5, "dash": "dash"})
-    fig.add_annotation(x=first, xref="x", y=1, yref="paper", xanchor="right", yanchor="top", showarrow=False,
-                       text="earlier days reconstructed from stage history ◂ │ ▸ recorded by runs",
-                       font={"size": 11, "color": "#475569"}, bgcolor="rgba(255,255,255,0.8)")
 
 
 def _stages_in(rows: list[dict]) -> list[str]:

@@ -71,6 +71,17 @@ MIGRATIONS: tuple[Migration, ...] = (
         "create unique index daily_pipeline_snapshot_day_deal on history.daily_pipeline_snapshot"
         " (snapshot_date, deal_id)",
     )),
+    # Past snapshot days are now rebuilt from the CRMs' history, and a run rewrites a deal's days
+    # only when the history they came from changed. Every deal already in the snapshot starts with
+    # an unknown fingerprint: the first run after the upgrade rebuilds all its days (rows written
+    # with today's amount by earlier releases included) and drops the deals deleted since.
+    Migration(4, "fingerprints of the history each deal's snapshot rows were built from", (
+        "create table history.daily_pipeline_snapshot_deals (deal_id varchar not null, fingerprint varchar not null)",
+        "insert into history.daily_pipeline_snapshot_deals"
+        " select distinct deal_id, '' from history.daily_pipeline_snapshot",
+    ), postgres_statements=(
+        "create unique index daily_pipeline_snapshot_deals_deal on history.daily_pipeline_snapshot_deals (deal_id)",
+    )),
 )
 
 

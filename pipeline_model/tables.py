@@ -94,7 +94,8 @@ MODEL_VIEWS = ("stage_changes", "activity_records", "activity_sources")
 MODEL_TABLES = tuple(Table("model", n, view=n in MODEL_VIEWS) for n in (
     "source_owners", "source_accounts", "source_contacts", "known_domains", "identity_map",
     "owners", "accounts", "account_domains", "contacts",
-    "crm_stages", "stage_changes", "deal_stage_history", "close_date_changes", "deals", "deal_slices",
+    "crm_stages", "stage_changes", "close_date_changes", "deal_versions", "deal_stage_history", "deals",
+    "deal_slices",
     "unmapped_stages",
     "unconverted_amounts",
     "activity_records", "deal_contacts", "google_activity_sources", "activity_sources", "activities",

@@ -61,6 +61,6 @@ def test_only_configured_sources_get_pull_assets(tmp_path):
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert "raw_salesforce/opportunities" in keys and "model/deal_activities" in keys
     assert not any(k.startswith(("raw_hubspot/", "raw_google/")) for k in keys), sorted(keys)
-    assert {"model/stage_changes", "model/identity_map"} <= {
+    assert {"model/deal_versions", "model/identity_map"} <= {
         p.to_user_string() for p in graph.get(_key("model/deal_stage_history")).parent_keys
         | graph.get(_key("model/deals")).parent_keys}

@@ -23,8 +23,8 @@ from pipeline_model.warehouse import Warehouse
 from sandbox.runner import SALESFORCE_CREDENTIALS
 from tests.conftest import synced_on_both_backends
 from tests.truth import (PREDICTED_SQL, activity_truth, by_month_and_crm, by_owner, canonical_stage, deal_activity,
-                         expected_metrics, expected_pipeline_metrics, open_by_stage_on, owner_ids, rep_activity,
-                         score_matching, sliced_metrics, true_activities)
+                         expected_metrics, expected_pipeline_metrics, open_amount_by_stage_on, open_by_stage_on,
+                         owner_ids, rep_activity, score_matching, sliced_metrics, true_activities)
 
 REL = 1e-9
 
@@ -603,15 +603,19 @@ def test_pipeline_velocity(pipeline_truth):
 
 
 def test_daily_snapshot_answers_pipeline_on_a_past_date(world):
+    """Deals per stage from the stage history, and their amounts as they were that day."""
     box, _, warehouse, _ = world
     days = [d for (d,) in warehouse.fetch("select distinct snapshot_date from metrics.pipeline_trend "
                                           "order by 1")]
     assert len(days) > 300 and days[-1] == box.now.date()
     deals = list(box.org.deals(box.now))
-    for day in (days[0], days[len(days) // 2], days[-1]):
-        got = dict(warehouse.fetch("select stage, open_deals from metrics.pipeline_trend where snapshot_date = ?",
-                                   [day]))
-        assert got == open_by_stage_on(deals, day), day
+    live = {f"{d.source_system}:{d.id}" for d in deals if not d.deleted}
+    for day in (days[0], days[len(days) // 2], days[-2], days[-1]):
+        rows = warehouse.fetch("select stage, open_deals, open_amount from metrics.pipeline_trend "
+                               "where snapshot_date = ?", [day])
+        assert {stage: n for stage, n, _ in rows} == open_by_stage_on(deals, day), day
+        assert {stage: amount for stage, _, amount in rows} == pytest.approx(
+            open_amount_by_stage_on(box.org, live, day, box.now), rel=REL), day
 
 
 def _documented_columns() -> dict[str, list[str]]:

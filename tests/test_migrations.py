@@ -216,7 +216,7 @@ def test_snapshot_loses_its_in_memory_primary_key_and_keeps_every_row(warehouse,
                                   f"update {SNAPSHOT} set reconstructed = true where deal_id >= 'deal-0200'"])
     before = _contents(warehouse, SNAPSHOT, SNAPSHOT_COLUMNS + ", coalesce(reconstructed, false)")
 
-    assert migrate(warehouse) == [3]
+    assert migrate(warehouse, MIGRATIONS[:3]) == [3]
 
     assert _contents(warehouse, SNAPSHOT, SNAPSHOT_COLUMNS + ", reconstructed") == before
     assert len(before) == 300 and sum(row[-1] for row in before) == 100
@@ -229,3 +229,15 @@ def test_snapshot_loses_its_in_memory_primary_key_and_keeps_every_row(warehouse,
         with pytest.raises(Exception, match="duplicate key"):
             _insert_snapshot(warehouse, rows[:1])
 
+
+def test_every_deal_in_the_snapshot_is_rebuilt_after_migration_4(warehouse, backend):
+    """Migration 4 gives every deal the snapshot holds an unknown fingerprint, so the next run
+    rebuilds its days from history (or drops it if deleted); one row per deal."""
+    assert migrate(warehouse, MIGRATIONS[:3]) == [1, 2, 3]
+    _insert_snapshot(warehouse, _snapshot_rows(300))
+    assert migrate(warehouse, MIGRATIONS[:4]) == [4]
+    assert _contents(warehouse, "history.daily_pipeline_snapshot_deals") == sorted(
+        ((deal_id, "") for (deal_id,) in warehouse.fetch(f"select distinct deal_id from {SNAPSHOT}")), key=repr)
+    if backend == "postgres":
+        with pytest.raises(Exception, match="duplicate key"):
+            warehouse.run_in_transaction(["insert into history.daily_pipeline_snapshot_deals values ('deal-0001', '')"])

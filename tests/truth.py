@@ -262,6 +262,19 @@ def open_by_stage_on(deals, day) -> dict[str, int]:
     return dict(counts)
 
 
+def open_amount_by_stage_on(org, live: set[str], day, now) -> dict[str, float]:
+    """The open amount per canonical stage at the end of `day` (at `now` for today's), of the
+    deals `live` now: the org's deals as they stood then, their amounts then."""
+    from datetime import datetime, time, timedelta, timezone
+
+    end = min(now, datetime.combine(day + timedelta(days=1), time(), tzinfo=timezone.utc) - timedelta(milliseconds=1))
+    amounts: dict[str, float] = defaultdict(float)
+    for d in org.deals(end):
+        if f"{d.source_system}:{d.id}" in live and not d.is_closed:
+            amounts[canonical_stage(d, d.stage)] += d.amount or 0.0
+    return dict(amounts)
+
+
 def by_month_and_crm(deals) -> tuple[dict, dict]:
     """(bookings, pipeline created) per (first day of month, CRM), from the live deals:
     bookings -> (won, lost, won amount, lost amount); created -> (deals, amount, won since, lost since)."""

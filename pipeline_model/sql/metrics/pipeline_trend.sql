@@ -1,6 +1,6 @@
 -- The open pipeline per day and canonical stage, from the daily snapshot: what the pipeline
--- looked like on any past day since the first sync. reconstructed is true for a day no run
--- recorded (filled from stage history).
+-- looked like at the end of any past day in its window. reconstructed is true for a day that is
+-- over (rebuilt from the CRMs' history), false for the as-of day (the deals as at as_of).
 select
     s.snapshot_date                                         as snapshot_date,
     s.stage                                                 as stage,

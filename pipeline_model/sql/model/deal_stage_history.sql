@@ -1,22 +1,14 @@
--- One row per stage spell: a deal's continuous stay in one CRM stage, from either CRM.
--- Consecutive records with the same stage collapse into one spell; a move backwards or a skip
--- is kept as it happened (a new spell in the stage the deal went to). The current spell has
--- exited_at and duration_days NULL.
-with rows_ as (
-    select c.*,
-           lag(c.source_stage) over (partition by c.deal_id order by c.changed_at, c.source_id) as previous_stage
-    from model.stage_changes c
-),
-starts as (
-    select deal_id, source_system, source_id, source_stage, changed_at as entered_at
-    from rows_
-    where previous_stage is null or previous_stage <> source_stage
-),
-spells as (
-    select s.*,
-           lead(entered_at) over (partition by deal_id order by entered_at, source_id) as exited_at,
-           row_number() over (partition by deal_id order by entered_at, source_id) as spell_number
-    from starts s
+-- One row per stage spell: a deal's continuous stay in one CRM stage, from either CRM: its
+-- versions (deal_versions) that moved it to another stage. Records that leave the stage unchanged
+-- open no spell; a move backwards or a skip is kept as it happened (a new spell in the stage the
+-- deal went to). The current spell has exited_at and duration_days NULL.
+with spells as (
+    select v.deal_id, v.source_system, v.source_id, v.source_stage, v.valid_from as entered_at,
+           lead(v.valid_from) over w as exited_at,
+           row_number() over w as spell_number
+    from model.deal_versions v
+    where v.opens_spell
+    window w as (partition by v.deal_id order by v.valid_from, v.source_id)
 )
 select
     s.deal_id                                               as deal_id,

@@ -28,7 +28,7 @@ select
     cast(null as varchar)                                   as lead_source,
     d.created_at                                            as created_at,
     case when coalesce(d.hs_is_closed, false)
-         then coalesce(cur.entered_at, cast(d.closedate as timestamp with time zone)) end as closed_at,
+         then coalesce(cur.stage_entered_at, cast(d.closedate as timestamp with time zone)) end as closed_at,
     d.updated_at                                            as updated_at
 from raw_hubspot.deals d
 left join company c on c.deal_id = d.id and c.pick = 1
@@ -37,6 +37,6 @@ left join model.identity_map w on w.entity = 'owner' and w.record_id = 'hubspot:
 cross join model.metric_settings cfg
 left join model.currency_rates fx on fx.currency = upper(coalesce(d.deal_currency_code, cfg.default_currency))
 left join model.stage_map m on m.source_system = 'hubspot' and m.source_stage = d.dealstage
-left join model.deal_stage_history cur on cur.deal_id = 'hubspot:' || d.id and cur.is_current
+left join model.deal_versions cur on cur.deal_id = 'hubspot:' || d.id and cur.valid_to is null
 where not coalesce(d.archived, false)
   and d.id not in (select id from raw_hubspot.archived_records where object_type = 'deals')

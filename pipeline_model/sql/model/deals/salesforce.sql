@@ -28,7 +28,7 @@ select
     o.lead_source                                           as lead_source,
     o.created_date                                          as created_at,
     case when coalesce(o.is_closed, false)
-         then coalesce(cur.entered_at, cast(o.close_date as timestamp with time zone)) end as closed_at,
+         then coalesce(cur.stage_entered_at, cast(o.close_date as timestamp with time zone)) end as closed_at,
     o.last_modified_date                                    as updated_at
 from raw_salesforce.opportunities o
 left join model.identity_map a on a.entity = 'account' and a.record_id = 'salesforce:' || o.account_id
@@ -36,5 +36,5 @@ left join model.identity_map w on w.entity = 'owner' and w.record_id = 'salesfor
 cross join model.metric_settings cfg
 left join model.currency_rates fx on fx.currency = upper(coalesce(o.currency_iso_code, cfg.default_currency))
 left join model.stage_map m on m.source_system = 'salesforce' and m.source_stage = o.stage_name
-left join model.deal_stage_history cur on cur.deal_id = 'salesforce:' || o.id and cur.is_current
+left join model.deal_versions cur on cur.deal_id = 'salesforce:' || o.id and cur.valid_to is null
 where not coalesce(o.is_deleted, false)

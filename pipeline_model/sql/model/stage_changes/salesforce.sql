@@ -1,6 +1,7 @@
 -- One row per recorded stage value of a live deal, as each CRM logs it: Salesforce
 -- OpportunityHistory rows (also written for amount or close-date edits), HubSpot's dealstage
--- property history. `deal_stage_history` turns them into spells.
+-- property history, for analysts: the model's spells (`deal_stage_history`) come from the same
+-- records through `deal_versions`.
 select
     'salesforce:' || h.opportunity_id                       as deal_id,
     'salesforce'                                            as source_system,
