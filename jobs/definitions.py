@@ -20,12 +20,13 @@ from pipeline_model.tables import SOURCES
 
 
 def build_definitions(config_path: str | None = None, warehouse_path: str | None = None,
-                      writer_wait_seconds: float | None = None) -> dg.Definitions:
+                      writer_wait_seconds: float | None = None, preflight: bool = True) -> dg.Definitions:
     """The assets of the configured sources (all of them while no valid config is found)."""
     resource = DealsyncConfigResource(
         config_path=config_path or os.environ.get("DEALSYNC_CONFIG", "dealsync.yaml"),
         warehouse_path=warehouse_path or os.environ.get("DEALSYNC_WAREHOUSE"),
         writer_wait_seconds=writer_wait_seconds,
+        preflight=preflight,
     )
     try:
         sources = tuple(resource.load().configured_sources())

@@ -1,8 +1,9 @@
 """Dagster resources: the run's configuration, and its hold on the warehouse.
 
 One `DealsyncConfigResource` serves a whole run (the jobs execute in one process). When the run
-starts it reads dealsync.yaml once, takes the warehouse's writer lock (pipeline_model.writer)
-and reclaims the records of runs whose process died; when it ends it records the run's outcome
+starts it reads dealsync.yaml once, checks secrets and servers (jobs.preflight: a run that
+`dagster dev` or the schedule launches gets the same checks as `dealsync run`), takes the
+warehouse's writer lock (pipeline_model.writer) and reclaims the records of runs whose process died; when it ends it records the run's outcome
 in the warehouse and, if every step succeeded, publishes the run's tables as one version.
 """
 
@@ -18,8 +19,13 @@ from pydantic import PrivateAttr
 
 from jobs.config import DealsyncConfig, load_config, open_warehouse
 from jobs.instance import failure_message, reclaim_dead_runs, tag_run
+from jobs.preflight import problems
 from pipeline_model.warehouse import Warehouse
 from pipeline_model.writer import Outcome, WriteSession, new_holder, writing
+
+
+class PreflightFailed(Exception):
+    """A secret is unset or a server does not answer: found before the run touched anything."""
 
 
 class DealsyncConfigResource(dg.ConfigurableResource):
@@ -30,6 +36,8 @@ class DealsyncConfigResource(dg.ConfigurableResource):
     # How long a run waits for another run writing the same warehouse; None: the config's
     # warehouse.writer_wait_minutes.
     writer_wait_seconds: Optional[float] = None
+    # False when the caller has just run the checks itself (jobs.runner, before creating a run).
+    preflight: bool = True
 
     _config: Optional[DealsyncConfig] = PrivateAttr(default=None)
     _session: Optional[WriteSession] = PrivateAttr(default=None)
@@ -49,6 +57,8 @@ class DealsyncConfigResource(dg.ConfigurableResource):
     @contextmanager
     def yield_for_execution(self, context: dg.InitResourceContext) -> Iterator["DealsyncConfigResource"]:
         config = load_config(self.config_path, self.warehouse_path)
+        if self.preflight and (found := problems(config)):
+            raise PreflightFailed("; ".join(found))     # before the lock: the warehouse is not touched
         published = open_warehouse(config)
         run = context.run
         tag_run(context.instance, run.run_id)

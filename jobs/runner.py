@@ -49,7 +49,7 @@ def run_job(config_path: str | Path, warehouse_path: str | Path | None = None, j
     instance = instance or local_instance()
     reclaim_dead_runs(instance)
     defs = build_definitions(str(config_path), str(warehouse_path) if warehouse_path else None,
-                             writer_wait_seconds=writer_wait_seconds)
+                             writer_wait_seconds=writer_wait_seconds, preflight=False)
     result = defs.resolve_job_def(job).execute_in_process(
         instance=instance, raise_on_error=False, run_config=_QUIET if quiet else None,
         # Tagged before its first step, so a kill at any point leaves a run a later one can reclaim.

@@ -11,6 +11,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import requests
 import yaml
 
@@ -27,6 +28,7 @@ def _env() -> dict:
     return {**env, "COLUMNS": "200"}
 
 
+@pytest.mark.slow
 def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
     config = tmp_path / "dealsync.yaml"
     sandbox = subprocess.Popen([DEALSYNC, "sandbox", "--seed", "3", "--crm", "salesforce",
@@ -69,6 +71,7 @@ def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
         assert sandbox.wait(timeout=60) == 0
 
 
+@pytest.mark.slow
 def test_the_readme_incremental_flow_finds_the_week_in_every_live_source_and_measures_on_its_day(tmp_path):
     """README, "The CLI": `dealsync sandbox --port P --write-config dealsync.yaml`; in a second
     shell the `export` lines it printed, `dealsync run`, one advance POSTed to the Salesforce
@@ -148,6 +151,7 @@ def _synced(summary: str) -> dict[str, int]:
     return rows
 
 
+@pytest.mark.slow
 def test_demo_syncs_the_sandbox_and_prints_a_summary(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     for name in (*CREDENTIALS, "DEALSYNC_SANDBOX_GOOGLE_KEY"):

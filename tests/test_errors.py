@@ -5,11 +5,14 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
 from jobs.cli import main
 from jobs.config import ConfigError, load_config
+from jobs.definitions import build_definitions
+from jobs.instance import failure_message
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
 
@@ -97,6 +100,21 @@ def test_missing_credentials_are_named(tmp_path, monkeypatch, instance):
         monkeypatch.delenv(name, raising=False)
     outcome = run_job(_write(tmp_path, _valid()), instance=instance)
     assert not outcome.success and "SALESFORCE_USERNAME" in outcome.error and "not set" in outcome.error
+
+
+def test_a_run_launched_by_dagster_is_checked_before_its_first_step(tmp_path, monkeypatch, instance):
+    """`dagster dev` and the schedule launch runs without jobs.runner: the resource checks them."""
+    for name in ("SALESFORCE_USERNAME", "SALESFORCE_PASSWORD", "SALESFORCE_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    path = _write(tmp_path, _valid())
+    result = build_definitions(str(path)).resolve_job_def("full_chain").execute_in_process(
+        instance=instance, raise_on_error=False)
+    assert not result.success
+    assert not [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
+    [message] = {failure_message(e.event_specific_data.error) for e in result.all_events
+                 if getattr(e.event_specific_data, "error", None) is not None}
+    assert "SALESFORCE_USERNAME" in message and "SALESFORCE_PASSWORD" in message and "not set" in message
+    assert not Path(load_config(path).warehouse.path).exists()
 
 
 def test_a_refused_salesforce_login_is_one_clean_line_without_the_secret(sandbox, sandbox_config, monkeypatch,

@@ -60,6 +60,7 @@ def _assert_events_match(box, warehouse):
     assert recurring and recurring <= instances
 
 
+@pytest.mark.slow
 def test_full_then_incremental_through_history_and_sync_tokens(google_box, google_config, instance):
     _, warehouse = _sync(google_config, instance)
     assert _live_messages(warehouse) == _true_messages(google_box)
@@ -89,6 +90,7 @@ def test_full_then_incremental_through_history_and_sync_tokens(google_box, googl
     assert fetched == added > 0
 
 
+@pytest.mark.slow
 def test_expired_history_and_sync_tokens_fall_back_to_a_full_read(google_box, google_config, instance):
     _sync(google_config, instance)
     google_box.advance(3)
@@ -106,6 +108,7 @@ def test_expired_history_and_sync_tokens_fall_back_to_a_full_read(google_box, go
     assert warehouse.fetch("select count(distinct synced_at) from raw_google.gmail_full_syncs")[0][0] == 2
 
 
+@pytest.mark.slow
 def test_raw_gmail_holds_headers_only(google_box, google_config, instance):
     _, warehouse = _sync(google_config, instance)
     columns = {c for (c,) in warehouse.fetch("select column_name from information_schema.columns "

@@ -30,6 +30,8 @@ from sandbox.runner import HUBSPOT_CREDENTIALS
 from tests.conftest import running_sandbox, unthrottled_config, warehouse_backend, with_warehouse
 from tests.truth import canonical_stage
 
+pytestmark = pytest.mark.slow
+
 BACKFILL_DAYS = 60
 # Fractions of a day: each run's as-of moment falls inside the business day (13:00-23:00 UTC),
 # so later that day deals still change after the run observed them.

@@ -73,6 +73,7 @@ def test_full_then_incremental_sync_through_search(hubspot_box, hubspot_config, 
     assert history == len([r for r in _truth(hubspot_box.org, hubspot_box.now, "deals").values() if not r["archived"]])
 
 
+@pytest.mark.slow
 def test_search_past_the_10000_result_cap(hubspot_box, hubspot_config, instance):
     assert run_job(hubspot_config, job="sync", instance=instance).success
     start = hubspot_box.now + timedelta(minutes=1)
@@ -107,6 +108,7 @@ def test_429_bursts_are_absorbed(hubspot_box, hubspot_config, instance):
     _assert_raw_matches(hubspot_box, hubspot_config)
 
 
+@pytest.mark.slow
 def test_revoked_token_fails_clearly_and_the_next_run_recovers(hubspot_box, hubspot_config, instance, monkeypatch):
     assert run_job(hubspot_config, job="sync", instance=instance).success
     hubspot_box.hubspot.rotate_token("pat-na1-new-token")
@@ -125,6 +127,7 @@ def _linked(config_path) -> set[tuple[str, str]]:
         "select from_id, to_id from raw_hubspot.associations where from_type = 'deals' and to_type = 'contacts'"))
 
 
+@pytest.mark.slow
 def test_a_link_added_without_touching_either_record_is_caught_by_the_sweep(hubspot_box, tmp_path, instance):
     from hubspot import HubSpot
 

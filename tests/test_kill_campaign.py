@@ -29,6 +29,8 @@ from sandbox.runner import Sandbox
 from tests.conftest import unthrottled_config
 from tests.warehouse_digest import assert_same, digest
 
+pytestmark = pytest.mark.slow
+
 TRIALS = int(os.environ.get("DEALSYNC_CAMPAIGN_TRIALS", "2"))
 SIZE = os.environ.get("DEALSYNC_CAMPAIGN_SIZE", "small")
 SEED = int(os.environ.get("DEALSYNC_CAMPAIGN_SEED", "11"))

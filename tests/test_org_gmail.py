@@ -221,6 +221,7 @@ def test_hubspot_emails_are_messages_too():
         assert (p["hs_email_direction"] == "EMAIL") == (m["labelIds"] == ["SENT"])
 
 
+@pytest.mark.slow
 def test_message_volume_per_rep_holds_at_medium_size():
     o = SyntheticOrg(seed=42, size="medium")
     logged = sum(r["TaskSubtype"] == "Email" for _, r in o.records(o.now, objects=["Task"]))

@@ -8,6 +8,8 @@ console (this Chromium logs every console message at one level, so any message f
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import shutil
 import subprocess
@@ -33,6 +35,7 @@ SECTIONS = ("headline", "funnel", "pipeline", "conversion", "time", "forecast", 
 NO_DATA_HTML = "no data yet: run <code>dealsync run</code> first"
 
 
+@pytest.mark.slow
 def test_report_of_a_synced_sandbox_renders_every_chart_in_chromium(tmp_path, monkeypatch, capsys):
     warehouse_path = tmp_path / "warehouse.duckdb"
     with running_sandbox(tmp_path, monkeypatch, crm="both", google=True) as box, \

@@ -26,6 +26,8 @@ from pipeline_model.writer import Outcome, new_holder, writer_dir, writing
 from tests.conftest import running_sandbox, unthrottled_config
 from tests.warehouse_digest import HISTORY, assert_same, digest
 
+pytestmark = pytest.mark.slow
+
 DEALSYNC = str(Path(sys.executable).with_name("dealsync"))
 
 

@@ -4,6 +4,8 @@ that survives is the same on both runs."""
 
 from __future__ import annotations
 
+import pytest
+
 from collections import defaultdict
 
 import dagster as dg
@@ -23,6 +25,7 @@ def _live_deals(box) -> set[str]:
     return {f"{d.source_system}:{d.id}" for d in box.org.deals(box.now) if not d.deleted}
 
 
+@pytest.mark.slow
 def test_model_follows_the_sources_and_ids_stay_stable(tmp_path, monkeypatch):
     with running_sandbox(tmp_path, monkeypatch, crm="both", google=True) as box, \
             dg.DagsterInstance.ephemeral() as instance:
