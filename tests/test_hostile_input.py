@@ -41,7 +41,7 @@ from sandbox.hubspot.schema import wire_datetime
 from sandbox.salesforce.soql import Compare, Like, parse, storage_literal
 from tests.conftest import running_sandbox, synced_on_both_backends, unthrottled_config
 from tests.report_fixtures import contract_warehouse
-from tests.test_report import _render
+from tests.test_report import _render, dump_dom
 
 # Deterministic for a seed: the same examples every run, nothing written into the repo.
 PROPERTY = settings(derandomize=True, database=None, max_examples=400, deadline=None,
@@ -373,3 +373,87 @@ def test_a_corrected_record_is_no_longer_reported(hostile_world):
     reported = {f for (f,) in warehouse.fetch("select field from model.rejected_values where record_id = ?", [deal_id])}
     assert reported == still_bad
     assert warehouse.fetch("select amount_original from model.deals where source_id = ?", [deal_id]) == [(1200.5,)]
+
+
+# ================================================================== the report
+
+REPORT_HOSTILE = ["<script>alert('deal')</script>", '"><img src=x onerror=alert(1)>', "</style><b>bold</b>",
+                  "{{ 7*7 }} ${7*7} %{y}", "&amp; &lt;b&gt; &#60;", "שלום 🚀 \u202egnp.exe"]
+
+
+def _hostile_report_warehouse(path: Path) -> Warehouse:
+    """The report's contract tables, with hostile deal, account, rep and stage names wherever the
+    report shows a name: the stalled-deal table, the team table, and the charts' stage labels."""
+    warehouse = contract_warehouse(path)
+    statements = []
+    for i, text in enumerate(REPORT_HOSTILE):
+        statements += [("update model.owners set name = ? where owner_id = ?", [[text, f"own_{i + 1}"]]),
+                       ("update metrics.stalled_deals set name = ?, detail = ? where deal_id = ?",
+                        [[text, text, f"salesforce:006{i:06d}"]])]
+    # A stage outside the ladder, in every chart that labels stages.
+    for table in ("pipeline_by_stage", "funnel", "lost_at_stage", "time_in_stage", "pipeline_trend"):
+        statements.append((f"update metrics.{table} set stage = ? where stage = 'proposal'", [[REPORT_HOSTILE[0]]]))
+    warehouse.run_in_transaction(statements)
+    return warehouse
+
+
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag):
+        self._in_script = False
+
+    def handle_data(self, data):
+        (self.scripts if self._in_script else self.text).append(data)
+
+
+def _elements(page: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(page)
+    return parser
+
+
+def _assert_nothing_injected(parser: _Elements, scripts: int) -> None:
+    assert not [t for t, _ in parser.tags if t in ("img", "b", "iframe", "object")]
+    assert not [(t, a) for t, attrs in parser.tags for a in attrs if a.startswith("on")]
+    assert sum(t == "style" for t, _ in parser.tags) == 1
+    assert sum(t == "script" for t, _ in parser.tags) == scripts
+
+
+def test_the_report_shows_hostile_names_as_literal_text_and_injects_nothing(tmp_path):
+    page = build_report(_hostile_report_warehouse(tmp_path / "warehouse.duckdb"))
+    parser = _elements(page)
+    charts = page.count('class="plotly-graph-div"')
+    assert charts >= 5
+    _assert_nothing_injected(parser, scripts=charts + 2)      # plotly.js, each chart's, the table sorter
+    text = "".join(parser.text)
+    for hostile in REPORT_HOSTILE:
+        assert hostile in text, hostile                       # shown, and shown as written
+    for script in parser.scripts:
+        # inside a chart's JSON no markup survives: plotly writes < as \u003c, our labels are escaped
+        assert "<script" not in script.lower() and "<img" not in script and "</style" not in script
+    decoded = re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), "".join(parser.scripts))
+    assert chart_label(REPORT_HOSTILE[0]) in decoded           # the label plotly gets is escaped for it
+
+
+def test_in_a_browser_the_hostile_report_runs_no_injected_script_and_draws_its_charts(tmp_path):
+    out = write_report(_hostile_report_warehouse(tmp_path / "warehouse.duckdb"), tmp_path / "report.html")
+    census = _render(out, tmp_path)
+    assert not census.console, census.console                 # an alert() or a script error would be logged
+    assert census.charts and all(svgs >= 1 and marks > 0 for svgs, marks in census.charts.values())
+    dom, _ = dump_dom(out, tmp_path)
+    parser = _elements(dom)
+    assert not [t for t, _ in parser.tags if t in ("img", "iframe", "object")]
+    assert not [(t, a) for t, attrs in parser.tags for a in attrs if a.startswith("on")]
+    drawn = "".join(parser.text)
+    for hostile in REPORT_HOSTILE:
+        assert hostile in drawn, hostile                      # tables and charts show it as text
