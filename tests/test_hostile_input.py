@@ -457,3 +457,39 @@ def test_in_a_browser_the_hostile_report_runs_no_injected_script_and_draws_its_c
     drawn = "".join(parser.text)
     for hostile in REPORT_HOSTILE:
         assert hostile in drawn, hostile                      # tables and charts show it as text
+
+
+# ================================================================== end to end: Salesforce
+
+# Salesforce names hold up to 120 characters of any text (it keeps no NUL, nor half a character).
+SALESFORCE_NAMES = [n for n in HOSTILE_NAMES if len(n) <= 120 and n == kept(n)]
+
+
+def test_hostile_salesforce_names_sync_exactly_and_are_found_by_escaped_soql(tmp_path, monkeypatch):
+    with running_sandbox(tmp_path, monkeypatch) as box, dg.DagsterInstance.ephemeral() as instance:
+        store = box.salesforce.store
+        ids = _first_ids(box, "Opportunity", len(SALESFORCE_NAMES))
+        accounts = _first_ids(box, "Account", len(SALESFORCE_NAMES))
+        for opportunity, account, name in zip(ids, accounts, SALESFORCE_NAMES):
+            store.update("Opportunity", opportunity, {"Name": name})
+            store.update("Account", account, {"Name": name})
+        config = unthrottled_config(box, tmp_path / "dealsync.yaml", tmp_path / "warehouse.duckdb")
+        outcome = run_job(config, instance=instance)
+        assert outcome.success, outcome.error
+
+        warehouse = Warehouse(load_config(config).warehouse)
+        deals = dict(warehouse.fetch("select source_id, name from model.deals where source_system = 'salesforce'"))
+        raw_accounts = dict(warehouse.fetch("select id, name from raw_salesforce.accounts"))
+        for opportunity, account, name in zip(ids, accounts, SALESFORCE_NAMES):
+            assert deals[opportunity] == name and raw_accounts[account] == name
+
+        sf = connect(load_config(config).sources.salesforce)
+        for opportunity, name in zip(ids, SALESFORCE_NAMES):
+            for where in (f"Name = {string_literal(name)}", f"Name LIKE {like_literal(name)}"):
+                found = sf.query_all(f"SELECT Id, Name FROM Opportunity WHERE {where}")["records"]
+                assert [(r["Id"], r["Name"]) for r in found] == [(opportunity, name)], where
+
+
+def _first_ids(box, sobject: str, n: int) -> list[str]:
+    page = box.salesforce.store.query(f"SELECT Id FROM {sobject} ORDER BY Id LIMIT {n}", now=box.now)
+    return [r["Id"] for r in page.records]
