@@ -142,10 +142,11 @@ def load(warehouse: Warehouse, table: str, columns: list[str], order_by: str = "
         return Loaded(problem=f"metrics.{table} has no column {', '.join(missing)}")
     if slice_by != "org" and "slice_by" not in present:
         return Loaded(problem=f"metrics.{table} has no column slice_by")
-    where = f" where slice_by = '{slice_by}'" if "slice_by" in present else ""   # earlier releases: org-wide only
+    # The slice is a value, so a parameter; table and column names are the report's own constants.
+    where, params = (" where slice_by = ?", [slice_by]) if "slice_by" in present else ("", [])   # earlier releases: org-wide only
     order = f" order by {order_by}" if order_by else ""
     selected = [*columns, *(c if c in present else f"null as {c}" for c in optional)]
-    rows = warehouse.fetch_dicts(f"select {', '.join(selected)} from metrics.{table}{where}{order}")
+    rows = warehouse.fetch_dicts(f"select {', '.join(selected)} from metrics.{table}{where}{order}", params)
     if not rows:
         return Loaded(problem=f"metrics.{table} is empty", empty=True)
     return Loaded(rows=rows)
@@ -198,6 +199,12 @@ def stage_label(stage: str | None) -> str:
     return STAGE_LABELS.get(stage or "", stage or "unmapped")
 
 
+def chart_label(stage: str | None) -> str:
+    """A stage's label for plotly.js, which reads labels as HTML-like markup (<b>, <a href>, <br>) and
+    hover templates as %{...} fields: escaped, so a label shows as the literal text it is."""
+    return html.escape(stage_label(stage)).replace("%", "&#37;")
+
+
 def stage_colour(stage: str | None) -> str:
     return STAGE_COLOURS.get(stage or "", OTHER_COLOUR)
 
@@ -240,7 +247,7 @@ def stage_bars(fig: go.Figure, rows: list[dict], series: str, values: list, hove
     "Invalid color specifier"); `offsetgroup` keeps the series side by side under barmode=group."""
     for i, row in enumerate(rows):
         fig.add_trace(go.Bar(
-            x=[stage_label(row["stage"])], y=[values[i]], name=series, legendgroup=series, offsetgroup=series,
+            x=[chart_label(row["stage"])], y=[values[i]], name=series, legendgroup=series, offsetgroup=series,
             showlegend=False, marker={"color": stage_colour(row["stage"]), "opacity": opacity,
                                       "pattern": _pattern(pattern)},
             text=[text[i]] if text else None, textposition="outside", cliponaxis=False, constraintext="none",
@@ -248,7 +255,7 @@ def stage_bars(fig: go.Figure, rows: list[dict], series: str, values: list, hove
     swatch = {"color": "#7b8794", "opacity": opacity, "pattern": _pattern(pattern)}
     fig.add_trace(go.Bar(x=[None], y=[None], name=series, legendgroup=series, offsetgroup=series, showlegend=True,
                          hoverinfo="skip", marker=swatch))
-    fig.update_xaxes(categoryorder="array", categoryarray=[stage_label(r["stage"]) for r in rows])
+    fig.update_xaxes(categoryorder="array", categoryarray=[chart_label(r["stage"]) for r in rows])
 
 
 def _pattern(shape: str) -> dict:
@@ -331,7 +338,7 @@ def funnel_section(warehouse: Warehouse, money: Money) -> Section:
     if not data.ok or not rows:
         return Section("funnel", "Funnel", intro, [note(data.problem)])
     fig = go.Figure(go.Funnel(
-        y=[stage_label(r["stage"]) for r in rows], x=[int(num(r["deals_reached"])) for r in rows],
+        y=[chart_label(r["stage"]) for r in rows], x=[int(num(r["deals_reached"])) for r in rows],
         marker={"color": [stage_colour(r["stage"]) for r in rows]},
         textinfo="value+percent initial", textfont={"size": 13},
         customdata=[[_pct(r["conversion_to_next"]), _pct(r["conversion_to_won"])] for r in rows],
@@ -380,7 +387,7 @@ def _conversion_chart(warehouse: Warehouse) -> str:
     rows = [r for r in data.rows if r["stage"] in OPEN_STAGES]
     if not data.ok or not rows:
         return note(data.problem)
-    x = [stage_label(r["stage"]) for r in rows]
+    x = [chart_label(r["stage"]) for r in rows]
     fig = go.Figure()
     fig.add_trace(go.Bar(
         x=x, y=[num(r["conversion_to_next"]) for r in rows], name="Moved to the next stage",
@@ -402,7 +409,7 @@ def _lost_chart(warehouse: Warehouse, money: Money) -> str:
         return note(data.problem)
     rows = data.rows
     fig = go.Figure(go.Bar(
-        x=[stage_label(r["stage"]) for r in rows], y=[int(num(r["lost_deals"])) for r in rows],
+        x=[chart_label(r["stage"]) for r in rows], y=[int(num(r["lost_deals"])) for r in rows],
         name="Lost deals", marker={"color": [stage_colour(r["stage"]) for r in rows]},
         text=[money.short(r["lost_amount"]) for r in rows], textposition="outside", cliponaxis=False,
         constraintext="none",
@@ -646,10 +653,10 @@ def trend_section(warehouse: Warehouse, money: Money) -> Section:
     for stage in _stages_in(rows):
         mine = [r for r in rows if r["stage"] == stage]
         fig.add_trace(go.Scatter(
-            x=[r["snapshot_date"] for r in mine], y=[num(r["open_amount"]) for r in mine], name=stage_label(stage),
+            x=[r["snapshot_date"] for r in mine], y=[num(r["open_amount"]) for r in mine], name=chart_label(stage),
             mode=mode, stackgroup="pipeline", line={"color": stage_colour(stage), "width": 1.5},
             fillcolor=stage_colour(stage), customdata=[int(num(r["open_deals"])) for r in mine],
-            hovertemplate=f"{stage_label(stage)}: {money.hover('y')} (%{{customdata:,}} deals)<extra></extra>"))
+            hovertemplate=f"{chart_label(stage)}: {money.hover('y')} (%{{customdata:,}} deals)<extra></extra>"))
     style(fig, "Open pipeline by stage over time", "Snapshot date", "Open amount", 420)
     fig.update_yaxes(**money.axis())
     fig.update_layout(hovermode="x unified")

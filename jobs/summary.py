@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from jobs.runner import RunOutcome
@@ -41,14 +42,41 @@ def print_summary(outcome: RunOutcome, warehouse: Warehouse, console: Console | 
     _print_row(console, warehouse, "Sales cycle",
                "select closed_deals, avg_sales_cycle_days, avg_won_sales_cycle_days from metrics.sales_cycle "
                "where slice_by = 'org'")
+    # Values from the CRMs are escaped: rich would read "[/]" in a stage name as markup, and fail.
     for system, currency, deals in warehouse.fetch(
             "select source_system, currency, deals from model.unconverted_amounts order by 1, 2"):
+        currency = escape(str(currency))
         console.print(f"[yellow]warning:[/] {deals} {system} deal(s) in {currency} have no amount in the metrics: "
                       f"add a rate for {currency} under metrics.currency.rates in dealsync.yaml")
     unmapped = warehouse.fetch("select source_system, source_stage, deals from model.unmapped_stages")
     for system, stage, deals in unmapped:
-        console.print(f"[yellow]warning:[/] {system} stage '{stage}' ({deals} deals) is not mapped to the "
-                      f"canonical ladder: add it under stages.{system} in dealsync.yaml")
+        console.print(f"[yellow]warning:[/] {system} stage {escape(repr(stage))} ({deals} deals) is not mapped to "
+                      f"the canonical ladder: add it under stages.{system} in dealsync.yaml")
+    _print_rejected(console, warehouse)
+
+
+REJECTED_SHOWN = 5
+
+
+def rejected_lines(warehouse: Warehouse) -> list[str]:
+    """One line per value that did not type (the first few), naming vendor, object, record and field."""
+    if not warehouse.table_exists("model", "rejected_values"):
+        return []
+    rows = warehouse.fetch("select vendor, object_type, record_id, field, value, problem from model.rejected_values "
+                           "order by vendor, object_type, record_id, field")
+    if not rows:
+        return []
+    lines = [f"{len(rows):,} value(s) could not be typed and are NULL in the model (model.rejected_values):"]
+    lines += [f"  {vendor} {obj} {record} {field}: {value[:60]!r} is {problem}"
+              for vendor, obj, record, field, value, problem in rows[:REJECTED_SHOWN]]
+    if len(rows) > REJECTED_SHOWN:
+        lines.append(f"  and {len(rows) - REJECTED_SHOWN:,} more")
+    return lines
+
+
+def _print_rejected(console: Console, warehouse: Warehouse) -> None:
+    for i, line in enumerate(rejected_lines(warehouse)):
+        console.print(("[yellow]warning:[/] " if i == 0 else "") + escape(line))
 
 
 def _print_query(console: Console, warehouse: Warehouse, title: str, sql: str) -> None:
@@ -81,4 +109,4 @@ def _fmt(name: str, value) -> str:
         return f"{value:,.1f}"
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value)
+    return escape(str(value))

@@ -98,6 +98,7 @@ MODEL_TABLES = tuple(Table("model", n, view=n in MODEL_VIEWS) for n in (
     "deal_slices",
     "unmapped_stages",
     "unconverted_amounts",
+    "rejected_values",
     "activity_records", "deal_contacts", "google_activity_sources", "activity_sources", "activities",
     "activity_participants", "deal_activities"))
 

@@ -126,10 +126,11 @@ def with_warehouse(config_path, block: dict) -> None:
 
 @contextmanager
 def synced_on_both_backends(tmp: Path, configure: Callable[[Path], None] | None = None,
-                            **sandbox) -> Iterator[dict]:
+                            prepare: Callable[[Sandbox], None] | None = None, **sandbox) -> Iterator[dict]:
     """One sandbox (`running_sandbox(**sandbox)`), synced once through Dagster into a DuckDB and a
-    PostgreSQL warehouse: backend -> (box, outcome, warehouse, Dagster instance). `configure`
-    edits each backend's dealsync.yaml before its run."""
+    PostgreSQL warehouse: backend -> (box, outcome, warehouse, Dagster instance). `prepare` changes
+    the sandbox's data before the first run; `configure` edits each backend's dealsync.yaml
+    before its run."""
     from jobs.config import load_config
     from jobs.runner import run_job
     from pipeline_model.warehouse import Warehouse
@@ -137,6 +138,8 @@ def synced_on_both_backends(tmp: Path, configure: Callable[[Path], None] | None 
     with pytest.MonkeyPatch.context() as mp, running_sandbox(tmp, mp, **sandbox) as box, \
             dg.DagsterInstance.ephemeral() as inst, warehouse_backend("duckdb", tmp / "duckdb") as duck, \
             warehouse_backend("postgres", tmp / "postgres") as pg:
+        if prepare:
+            prepare(box)
         synced = {}
         for backend, block in (("duckdb", duck), ("postgres", pg)):
             config = unthrottled_config(box, tmp / f"{backend}.yaml", tmp / f"{backend}.duckdb")

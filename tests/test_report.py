@@ -177,7 +177,15 @@ class Census:
 
 
 def _render(page: Path, tmp_path: Path) -> Census:
-    """Load the page in headless Chromium and count what it drew. --dump-dom returns once the
+    """Load the page in headless Chromium and count what it drew."""
+    dom, console = dump_dom(page, tmp_path)
+    parser = _ChartParser()
+    parser.feed(dom)
+    return Census(parser.charts, parser.stalled_rows, parser.team_rows, console)
+
+
+def dump_dom(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
+    """(the DOM Chromium built, the console lines it logged). --dump-dom returns once the
     virtual-time budget is used up, i.e. after the page's scripts and timers have all run."""
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     proc = subprocess.run(
@@ -186,11 +194,8 @@ def _render(page: Path, tmp_path: Path) -> Census:
          "--virtual-time-budget=15000", "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri()],
         capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    parser = _ChartParser()
-    parser.feed(proc.stdout)
     assert "Sales pipeline report" in proc.stdout, proc.stdout[:500]
-    console = [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
-    return Census(parser.charts, parser.stalled_rows, parser.team_rows, console)
+    return proc.stdout, [ln for ln in proc.stderr.splitlines() if ":CONSOLE" in ln or "Uncaught" in ln]
 
 
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from connectors.http import RetrySettings
 from connectors.secrets import EnvVarName
+
+
+# A mailbox or calendar id becomes a URL path segment and the subject of a delegated token: an
+# address, checked here, so a stray slash, space, "?" or newline is a config error naming the
+# entry instead of a request for another resource.
+Address = Annotated[str, Field(pattern=r"^[A-Za-z0-9.!#$&'*+=^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$",
+                               max_length=254)]
 
 
 class GoogleAuth(BaseModel):
@@ -23,7 +30,7 @@ class GoogleAuth(BaseModel):
     client_id_env: EnvVarName = "GOOGLE_CLIENT_ID"
     client_secret_env: EnvVarName = "GOOGLE_CLIENT_SECRET"
     # mailbox address -> the env var holding that user's refresh token
-    refresh_token_envs: dict[str, EnvVarName] = Field(default_factory=dict)
+    refresh_token_envs: dict[Address, EnvVarName] = Field(default_factory=dict)
     token_uri: HttpUrl = HttpUrl("https://oauth2.googleapis.com/token")
 
 
@@ -34,10 +41,11 @@ class GoogleSettings(BaseModel):
     calendar_url: HttpUrl = HttpUrl("https://www.googleapis.com/calendar/v3")
     ca_bundle: Path | None = None
     auth: GoogleAuth = Field(default_factory=GoogleAuth)
-    mailboxes: list[str] = Field(default_factory=list)
-    calendars: list[str] = Field(default_factory=list)
-    # What the first full read of a mailbox covers (Gmail search syntax).
-    gmail_query: str = "newer_than:730d -in:chats"
+    mailboxes: list[Address] = Field(default_factory=list)
+    calendars: list[Address] = Field(default_factory=list)
+    # What the first full read of a mailbox covers (Gmail search syntax). Sent as the `q`
+    # parameter, which the client URL-encodes; control characters are refused, not sent.
+    gmail_query: str = Field(default="newer_than:730d -in:chats", pattern=r"^[^\x00-\x1f\x7f]*$", max_length=2000)
     calendar_start: datetime = datetime(2000, 1, 1, tzinfo=timezone.utc)
     # Per mailbox owner: Gmail allows 250 quota units a second per user (a message get costs 5).
     requests_per_second: float = Field(default=10.0, gt=0)

@@ -25,13 +25,15 @@ from googleapiclient.errors import HttpError
 
 from connectors.google.client import GoogleUser, translate_errors
 from connectors.google.settings import GoogleSettings
+from connectors.rejections import rejected_text
+from connectors.text import clean, clean_row
 
 HEADERS = ("From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References")
 BATCH = 50          # Gmail recommends at most 50 requests a batch
 LIST_PAGE = 500
 _MESSAGE_COLUMNS = {"internal_date": {"data_type": "timestamp"}, "sent_at": {"data_type": "timestamp"},
                     "synced_at": {"data_type": "timestamp"}, "deleted": {"data_type": "bool"},
-                    "history_id": {"data_type": "bigint"}}
+                    "history_id": {"data_type": "bigint"}, "rejected_date": {"data_type": "text"}}
 _EVENT_COLUMNS = {"start_at": {"data_type": "timestamp"}, "end_at": {"data_type": "timestamp"},
                   "updated_at": {"data_type": "timestamp"}, "synced_at": {"data_type": "timestamp"},
                   "deleted": {"data_type": "bool"}, "all_day": {"data_type": "bool"}}
@@ -140,7 +142,11 @@ def _fetch_headers(user: GoogleUser, ids: list[str], synced_at: datetime) -> lis
 
 
 def _message_row(mailbox: str, message: dict, synced_at: datetime) -> dict:
-    headers = {h["name"].lower(): h["value"] for h in message.get("payload", {}).get("headers", [])}
+    headers = {h["name"].lower(): clean(h["value"]) for h in message.get("payload", {}).get("headers", [])}
+    sent_at = _date(headers.get("date"))
+    # A Date header is whatever the sender's software wrote: one that is no date is reported
+    # (model.rejected_values), not silently left out.
+    rejected = rejected_text(headers["date"]) if sent_at is None and headers.get("date") else None
     return {
         "mailbox": mailbox, "id": message["id"], "thread_id": message.get("threadId"),
         "label_ids": ",".join(message.get("labelIds", [])),
@@ -148,7 +154,7 @@ def _message_row(mailbox: str, message: dict, synced_at: datetime) -> dict:
         "history_id": int(message["historyId"]),
         "from_address": _addresses(headers.get("from")), "to_addresses": _addresses(headers.get("to")),
         "cc_addresses": _addresses(headers.get("cc")), "subject": headers.get("subject"),
-        "sent_at": _date(headers.get("date")), "message_id": headers.get("message-id"),
+        "sent_at": sent_at, "rejected_date": rejected, "message_id": headers.get("message-id"),
         "in_reply_to": headers.get("in-reply-to"), "references": headers.get("references"),
         "deleted": False, "synced_at": synced_at,
     }
@@ -168,7 +174,7 @@ def _addresses(value: str | None) -> str | None:
 def _date(value: str | None) -> datetime | None:
     try:
         return parsedate_to_datetime(value).astimezone(timezone.utc) if value else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 
@@ -207,7 +213,7 @@ def _events(user: GoogleUser, calendar_id: str, params: dict, synced_at: datetim
 def _event_row(calendar_id: str, event: dict, synced_at: datetime) -> dict:
     start, end = event.get("start", {}), event.get("end", {})
     attendees = event.get("attendees", [])
-    return {
+    return clean_row({
         "calendar_id": calendar_id, "id": event["id"], "status": event.get("status"),
         "deleted": event.get("status") == "cancelled", "summary": event.get("summary"),
         "start_at": _when(start), "end_at": _when(end), "all_day": "date" in start,
@@ -217,7 +223,7 @@ def _event_row(calendar_id: str, event: dict, synced_at: datetime) -> dict:
         "attendee_responses": ",".join(a.get("responseStatus", "") for a in attendees if a.get("email")) or None,
         "updated_at": _when({"dateTime": event["updated"]}) if event.get("updated") else None,
         "synced_at": synced_at,
-    }
+    })
 
 
 def _when(value: dict) -> datetime | None:

@@ -24,8 +24,11 @@ from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, PublicObject
 from connectors.errors import SourceRejected
 from connectors.hubspot.client import VENDOR, HubSpotClient
 from connectors.hubspot.settings import HubSpotSettings
-from connectors.hubspot.streams import OBJECT_STREAMS, TYPES, ObjectStream, derive
+from connectors.hubspot.streams import (MODIFIED_PROPERTIES, OBJECT_STREAMS, TYPES, ObjectStream, derive,
+                                        rejected_column, typed_properties)
 from connectors.landing import empty_table_marker
+from connectors.rejections import rejected_text
+from connectors.text import clean, clean_row, parse_number, parse_timestamp
 
 SEARCH_CAP = 10_000       # search refuses to page past this many results
 SEARCH_PAGE = 200
@@ -60,9 +63,10 @@ def _owners(client: HubSpotClient):
         for archived in (False, True):
             for owner in _paged(lambda after: client.call("owners", owners_api.get_page, limit=LIST_PAGE,
                                                           after=after, archived=archived)):
-                yield {"id": owner.id, "email": (owner.email or "").lower() or None, "first_name": owner.first_name,
-                       "last_name": owner.last_name, "user_id": owner.user_id, "archived": bool(owner.archived),
-                       "created_at": owner.created_at, "updated_at": owner.updated_at}
+                yield clean_row({"id": owner.id, "email": (owner.email or "").lower() or None,
+                                 "first_name": owner.first_name, "last_name": owner.last_name, "user_id": owner.user_id,
+                                 "archived": bool(owner.archived), "created_at": owner.created_at,
+                                 "updated_at": owner.updated_at})
 
     return owners
 
@@ -72,16 +76,16 @@ def _pipelines(client: HubSpotClient):
     def deal_pipelines() -> Iterator[dict]:
         result = client.call("deal_pipelines", client.api.crm.pipelines.pipelines_api.get_all, "deals")
         for pipeline in result.results:
-            yield {"id": pipeline.id, "label": pipeline.label, "display_order": pipeline.display_order,
-                   "archived": bool(pipeline.archived)}
+            yield clean_row({"id": pipeline.id, "label": pipeline.label, "display_order": pipeline.display_order,
+                             "archived": bool(pipeline.archived)})
             for stage in pipeline.stages:
                 meta = stage.metadata or {}
-                yield dlt.mark.with_table_name({
+                yield dlt.mark.with_table_name(clean_row({
                     "pipeline_id": pipeline.id, "id": stage.id, "label": stage.label,
                     "display_order": stage.display_order, "archived": bool(stage.archived),
                     "probability": _number("deal_stages", "probability", meta.get("probability")),
                     "is_closed": str(meta.get("isClosed", "false")).lower() == "true",
-                }, "deal_stages")
+                }), "deal_stages")
 
     return deal_pipelines
 
@@ -91,7 +95,8 @@ def _pipelines(client: HubSpotClient):
 def _objects(client: HubSpotClient, stream: ObjectStream, settings: HubSpotSettings):
     columns = {"id": {"data_type": "text", "nullable": False}, "created_at": {"data_type": "timestamp"},
                "updated_at": {"data_type": "timestamp"}, "archived": {"data_type": "bool"},
-               **{p: {"data_type": TYPES.get(p, "text")} for p in (*stream.properties, *stream.derived)}}
+               **{p: {"data_type": TYPES.get(p, "text")} for p in (*stream.properties, *stream.derived)},
+               **{rejected_column(p): {"data_type": "text"} for p in typed_properties(stream)}}
     lookback = settings.lookback_minutes * 60
 
     @dlt.resource(name=stream.name, primary_key="id", write_disposition="merge", columns=columns)
@@ -147,10 +152,14 @@ def _search_since(client: HubSpotClient, stream: ObjectStream, since: datetime) 
 
 
 def _row(stream: ObjectStream, obj: Any) -> dict:
-    props = obj.properties or {}
+    props = {name: clean(value) for name, value in (obj.properties or {}).items()}
     row = {"id": obj.id, "created_at": obj.created_at, "updated_at": obj.updated_at, "archived": bool(obj.archived)}
     for name in stream.properties:
-        row[name] = _typed(stream.name, name, props.get(name))
+        value = row[name] = _typed(stream.name, name, props.get(name))
+        if value is _UNTYPED:
+            # NULL in the typed column; the vendor's text kept beside it, so the record is
+            # reported (model.rejected_values) for as long as it holds the value, no longer.
+            row[name], row[rejected_column(name)] = None, rejected_text(props[name])
     row.update(derive(stream, props))
     return row
 
@@ -161,7 +170,8 @@ def _history(client: HubSpotClient, stream: ObjectStream):
     table = f"{stream.name.removesuffix('s')}_property_history"
     batch = client.api.crm.objects.batch_api
 
-    @dlt.transformer(name=table, write_disposition=_REPLACE_LINKS, merge_key="record_id")
+    @dlt.transformer(name=table, write_disposition=_REPLACE_LINKS, merge_key="record_id",
+                     columns={"value": {"data_type": "text"}, "rejected_value": {"data_type": "text"}})
     def history(rows: list[dict]) -> Iterator[dict]:
         for ids in _chunks(_ids(rows), HISTORY_BATCH):
             request = BatchReadInputSimplePublicObjectId(inputs=[{"id": i} for i in ids], properties=[],
@@ -170,10 +180,19 @@ def _history(client: HubSpotClient, stream: ObjectStream):
             for obj in result.results:
                 for prop, values in (obj.properties_with_history or {}).items():
                     for v in values:
-                        yield {"record_id": obj.id, "property": prop, "value": v.value,
-                               "changed_at": v.timestamp, "source_type": v.source_type}
+                        yield _history_row(stream, obj.id, prop, v)
 
     return history
+
+
+def _history_row(stream: ObjectStream, record_id: str, prop: str, version: Any) -> dict:
+    """A past value as text, as HubSpot keeps it. The model casts the values of typed properties,
+    so one that does not type is stored NULL with the vendor's text in rejected_value."""
+    value, rejected = clean(version.value), None
+    if value not in (None, "") and _typed(stream.name, prop, value) is _UNTYPED:
+        value, rejected = None, rejected_text(value)
+    return {"record_id": record_id, "property": prop, "value": value, "rejected_value": rejected,
+            "changed_at": version.timestamp, "source_type": version.source_type}
 
 
 _LINK_COLUMNS = {**{c: {"data_type": "text"} for c in ("from_type", "from_id", "to_type", "to_id", "label")},
@@ -289,32 +308,36 @@ def _modified(stream: ObjectStream, obj: Any) -> datetime | None:
     return _timestamp(stream.name, stream.modified_property, raw) if raw else obj.updated_at
 
 
+_UNTYPED = object()      # a value of a typed property that is not of its type
+
+
 def _typed(stream: str, name: str, raw: str | None) -> Any:
+    """HubSpot's string typed by TYPES, None for no value, or _UNTYPED. The last-modified
+    properties are HubSpot's own and drive the cursor: one that does not type stops the stream."""
     kind = TYPES.get(name)
     if raw is None or raw == "" or kind is None:
         return raw if raw != "" else None
-    if kind == "timestamp":
-        return _timestamp(stream, name, raw)
-    if kind == "double":
-        return _number(stream, name, raw)
-    return str(raw).lower() == "true"
+    value = {"timestamp": parse_timestamp, "double": parse_number, "bool": _boolean}[kind](raw)
+    if value is None and name in MODIFIED_PROPERTIES:
+        raise SourceRejected(VENDOR, stream, f"property {name} is not a date-time: {raw[:40]!r}")
+    return _UNTYPED if value is None else value
+
+
+def _boolean(raw: str) -> bool | None:
+    return {"true": True, "false": False}.get(raw.lower())
 
 
 def _timestamp(stream: str, name: str, raw: str) -> datetime:
-    try:
-        if raw.isdigit():
-            return datetime.fromtimestamp(int(raw) / 1000, tz=timezone.utc)
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-    except ValueError:
-        raise SourceRejected(VENDOR, stream, f"property {name} is not a date-time: {raw[:40]!r}") from None
+    value = parse_timestamp(raw)
+    if value is None:
+        raise SourceRejected(VENDOR, stream, f"property {name} is not a date-time: {raw[:40]!r}")
+    return value
 
 
 def _number(stream: str, name: str, raw: Any) -> float | None:
     if raw is None or raw == "":
         return None
-    try:
-        return float(raw)
-    except (TypeError, ValueError):
-        raise SourceRejected(VENDOR, stream, f"property {name} is not a number: {str(raw)[:40]!r}") from None
-
+    value = parse_number(str(raw))
+    if value is None:
+        raise SourceRejected(VENDOR, stream, f"property {name} is not a number: {str(raw)[:40]!r}")
+    return value

@@ -8,6 +8,7 @@ Email bodies (hs_email_text, hs_email_html) are never requested.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 
@@ -21,8 +22,22 @@ class ObjectStream:
     derived: tuple[str, ...] = ()       # columns computed at landing from the properties (see derive)
 
 
+# HubSpot's internal names. They reach URLs and search filters, so each is checked here, once,
+# rather than escaped where it is used.
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,99}")
+
+
+def checked_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"not a HubSpot object or property name: {name!r}")
+    return name
+
+
 def _stream(name: str, properties: str, **kw) -> ObjectStream:
-    return ObjectStream(name, tuple(properties.split()), **kw)
+    stream = ObjectStream(checked_name(name), tuple(checked_name(p) for p in properties.split()), **kw)
+    for name in (stream.modified_property, *stream.history, *stream.associations):
+        checked_name(name)
+    return stream
 
 
 _ENGAGEMENT_LINKS = ("deals", "contacts", "companies")
@@ -53,6 +68,19 @@ TYPES: dict[str, str] = {
     **{p: "double" for p in ("amount", "hs_deal_stage_probability", "hs_call_duration")},
     **{p: "bool" for p in ("hs_is_closed", "hs_is_closed_won")},
 }
+
+
+MODIFIED_PROPERTIES = frozenset(s.modified_property for s in OBJECT_STREAMS)
+
+
+def typed_properties(stream: ObjectStream) -> tuple[str, ...]:
+    """The stream's properties HubSpot sends as strings and dealsync types: each has a
+    rejected_<name> column holding a value that did not type (the cursor's property excepted)."""
+    return tuple(p for p in stream.properties if p in TYPES and p not in MODIFIED_PROPERTIES)
+
+
+def rejected_column(prop: str) -> str:
+    return f"rejected_{prop}"
 
 
 def raw_tables(streams: tuple[ObjectStream, ...] = OBJECT_STREAMS) -> list[str]:

@@ -10,7 +10,7 @@ it describes, so it can never run ahead of them.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any, Iterator
 
 import dlt
@@ -20,8 +20,10 @@ from simple_salesforce.exceptions import SalesforceRefusedRequest
 from connectors.errors import SourceRejected
 from connectors.landing import empty_table_marker
 from connectors.report import PullReport
+from connectors.text import clean
 from connectors.salesforce.client import VENDOR, connect, translate_errors
 from connectors.salesforce.settings import SalesforceSettings
+from connectors.salesforce.soql import incremental_select
 from connectors.salesforce.streams import STREAMS, Stream
 
 # Salesforce field type -> dlt column type.
@@ -83,9 +85,7 @@ def _resource(sf: Salesforce, stream: Stream, field_types: dict[str, str], start
 
     @dlt.resource(name=stream.name, primary_key="Id", write_disposition="merge", columns=columns)
     def read(cursor=dlt.sources.incremental(stream.cursor, initial_value=start)) -> Iterator[dict]:
-        soql = (f"SELECT {', '.join(field_types)} FROM {stream.sobject} "
-                f"WHERE {stream.cursor} >= {_soql_datetime(cursor.last_value)} "
-                f"ORDER BY {stream.cursor} ASC, Id ASC")
+        soql = incremental_select(stream.sobject, field_types, stream.cursor, cursor.last_value)
         rows = yield from _read_within_budget(sf, stream, soql, field_types, budget)
         if rows == 0:
             yield empty_table_marker()
@@ -120,11 +120,6 @@ def _error_code(exc: SalesforceRefusedRequest) -> str | None:
     return content[0].get("errorCode") if isinstance(content, list) and content else None
 
 
-def _soql_datetime(value: datetime) -> str:
-    # Truncate to the second: the >= then re-reads the boundary second, dlt de-duplicates it.
-    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _typed(record: dict[str, Any], field_types: dict[str, str]) -> dict[str, Any]:
     out = {}
     for name, sf_type in field_types.items():
@@ -133,5 +128,5 @@ def _typed(record: dict[str, Any], field_types: dict[str, str]) -> dict[str, Any
             value = datetime.fromisoformat(value)
         elif value is not None and sf_type == "date":
             value = date.fromisoformat(value)
-        out[name] = value
+        out[name] = clean(value)
     return out
