@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
 import socket
@@ -55,6 +56,11 @@ def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
         assert first.returncode == 0, first.stderr
         assert "raw_salesforce.opportunities" in first.stdout and "win_rate_by_count" in first.stdout
         assert (tmp_path / ".dealsync" / "warehouse.duckdb").exists()
+        # Progress per stream on the terminal and in the log file, and no Dagster traceback.
+        progress = re.compile(r"salesforce \w+: [\d,]+ records")
+        assert progress.search(first.stdout + first.stderr), first.stdout + first.stderr
+        assert progress.search((tmp_path / ".dealsync" / "logs" / "dealsync.log").read_text())
+        assert "Traceback" not in first.stdout + first.stderr
 
         salesforce = written["sources"]["salesforce"]
         advanced = requests.post(f"{salesforce['login_url']}/__sandbox/advance", json={"days": 7},

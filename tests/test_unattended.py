@@ -22,7 +22,7 @@ import yaml
 from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
-from pipeline_model.writer import Outcome, new_holder, writer_dir, writing
+from pipeline_model.writer import Outcome, new_holder, scratch_dir, writer_dir, writing
 from tests.conftest import running_sandbox, unthrottled_config
 from tests.warehouse_digest import HISTORY, assert_same, digest
 
@@ -84,9 +84,14 @@ def test_a_run_killed_hard_during_its_pull_blocks_nothing(box, config, tmp_path)
     instance = dg.DagsterInstance.from_config(str(tmp_path / ".dealsync" / "dagster"))
     [record] = instance.get_runs()
     assert record.status == dg.DagsterRunStatus.STARTED        # the dead run could not say it ended
+    # What a run killed while dlt normalises leaves in its scratch folder (this kill came earlier).
+    leftover = scratch_dir(_warehouse(config)) / "dealsync_salesforce" / "normalize" / "part.jsonl"
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_text("{}\n")
 
     after = _dealsync_run(config, tmp_path)
     assert after.returncode == 0, after.stdout + after.stderr
+    assert not leftover.exists()                                # the next writer clears it
     assert instance.get_run_by_id(record.run_id).status == dg.DagsterRunStatus.FAILURE
     assert _runs(config) == [("killed", False), ("success", True)]
     assert_same(digest(_warehouse(config)), _clean_sync(box, tmp_path))
