@@ -55,9 +55,24 @@ def land(source: Any, destination: Any, dataset: str, pipeline_name: str,
                                 dataset_name=dataset, pipelines_dir=workdir, progress=progress)
         try:
             info = pipeline.run(source, loader_file_format=loader_file_format)
+            _add_declared_columns(pipeline)
         except PipelineStepFailed as exc:
             raise _root_cause(exc) from None
         return LandingResult(_rows_loaded(pipeline, info))
+
+
+def _add_declared_columns(pipeline: Any) -> None:
+    """Give every raw table each column its resource declares, whether rows came or not.
+
+    dlt alters only the tables a load brings rows to, although the schema it stores already
+    holds every declared column: a release that declares a new column (a `rejected_*` one, say)
+    would leave the model reading a column that is not there until that stream next brings a
+    row, and every run fail. Forcing the schema update compares each table with the destination
+    and adds what is missing (one catalog query per dataset when nothing is)."""
+    if not pipeline.default_schema_name:
+        return                           # nothing has been landed yet
+    with pipeline.destination_client() as client:
+        client.update_stored_schema(force=True)
 
 
 def _rows_loaded(pipeline: Any, info: Any) -> dict[str, int]:

@@ -20,6 +20,7 @@ from pydantic import PrivateAttr
 from jobs.config import DealsyncConfig, load_config, open_warehouse
 from jobs.instance import failure_message, reclaim_dead_runs, tag_run
 from jobs.preflight import problems
+from pipeline_model.tables import METRIC_TABLES, MODEL_TABLES
 from pipeline_model.warehouse import Warehouse
 from pipeline_model.writer import Outcome, WriteSession, new_holder, writing
 
@@ -64,7 +65,8 @@ class DealsyncConfigResource(dg.ConfigurableResource):
         tag_run(context.instance, run.run_id)
         wait = self.writer_wait_seconds
         wait = config.warehouse.writer_wait_minutes * 60 if wait is None else wait
-        with writing(published, new_holder(run.run_id), run.job_name, wait, interrupted=_interrupted) as session:
+        with writing(published, new_holder(run.run_id), run.job_name, wait, interrupted=_interrupted,
+                     whole_model=_rebuilds_whole_model(run, config)) as session:
             # Tagged only once it holds the lock: a run still waiting must not look like a dead writer.
             tag_run(context.instance, run.run_id, warehouse=published.identity)
             reclaim_dead_runs(context.instance, published.identity, except_run=run.run_id)
@@ -93,6 +95,17 @@ def _outcome(context: dg.InitResourceContext, raised: bool) -> Outcome:
     if not ok and not failures:
         failures.append("the run was interrupted before all its steps ran")
     return Outcome(ok, failures)
+
+
+def _rebuilds_whole_model(run: dg.DagsterRun, config: DealsyncConfig) -> bool:
+    """Whether the run builds every model and metric table (a `sync`, a retry of some steps or
+    a selection of assets in `dagster dev` builds some or none, in place)."""
+    if run.step_keys_to_execute is None:         # the whole job
+        return run.job_name in ("full_chain", "metrics")
+    tables = (*MODEL_TABLES, *METRIC_TABLES)
+    every = {"stage_tables", *(dg.AssetKey(t.qualified.split(".")).to_python_identifier()
+             for t in tables if t.parts_for(config.configured_sources()))}
+    return every <= set(run.step_keys_to_execute)
 
 
 def _interrupted() -> bool:

@@ -131,7 +131,7 @@ def _rebuild(warehouse: Warehouse, table: Table, parts: tuple[Part, ...], source
     """The statements that replace `table`, for one transaction: the views that read it are
     dropped before it and recreated after it (see _dependent_views)."""
     dependents = _dependent_views(warehouse, table, sources)
-    return [f"create schema if not exists {table.schema}",
+    return [f"create schema if not exists {warehouse.schema(table.schema)}",
             *(f"drop view {v.qualified}" for v in reversed(dependents)),
             _drop(warehouse, table),
             *_create(warehouse, table, parts),
@@ -193,9 +193,7 @@ def _drop(warehouse: Warehouse, table: Table) -> str:
 
 def _is_view(warehouse: Warehouse, table: Table) -> bool:
     """Whether the warehouse holds `table` as a view now (an earlier release may have stored it)."""
-    kind = warehouse.fetch("select table_type from information_schema.tables where table_schema = ? "
-                           "and table_name = ?", [table.schema, table.name])
-    return bool(kind) and kind[0][0] == "VIEW"
+    return warehouse.table_type(table.schema, table.name) == "VIEW"
 
 
 def _union(warehouse: Warehouse, parts: tuple[Part, ...]) -> str:
@@ -215,7 +213,7 @@ def build_config_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stag
     mapping = [(system, crm_stage, stage.value, stage.order)
                for system, stages in sorted(mappings.items()) for crm_stage, stage in stages.items()]
     warehouse.run_in_transaction([
-        "create schema if not exists model",
+        f"create schema if not exists {warehouse.schema('model')}",
         "drop table if exists model.stages",
         "create table model.stages (stage varchar primary key, stage_order integer not null,"
         " is_closed boolean not null, is_won boolean not null)",

@@ -7,6 +7,7 @@ markers and dlt's destination differ, and they differ here.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -42,10 +43,15 @@ class WarehouseSettings(BaseModel):
 
 
 class Warehouse:
-    def __init__(self, settings: WarehouseSettings, password: SecretStr | None = None):
+    def __init__(self, settings: WarehouseSettings, password: SecretStr | None = None,
+                 schemas: dict[str, str] | None = None):
         self.settings = settings
         self._password = password
         self._session: Any = None       # the connection of an open `session()`
+        # Schemas this handle writes under another name (a PostgreSQL run builds the next
+        # version of `model` and `metrics` beside the published one: pipeline_model.writer).
+        self._schemas = schemas or {}
+        self._schema_ref = re.compile(rf"(?<![\w.\"])({'|'.join(map(re.escape, self._schemas))})\.(?=\w)")
 
     @property
     def path(self) -> Path:
@@ -61,7 +67,18 @@ class Warehouse:
 
     def at(self, path: Path) -> "Warehouse":
         """The same DuckDB settings on another file (the writer's working copy)."""
-        return Warehouse(self.settings.model_copy(update={"path": path}), self._password)
+        return Warehouse(self.settings.model_copy(update={"path": path}), self._password, self._schemas)
+
+    def with_schemas(self, schemas: dict[str, str]) -> "Warehouse":
+        """The same warehouse, with every reference to schema `s` in SQL sent to `schemas[s]`."""
+        return Warehouse(self.settings, self._password, schemas)
+
+    def schema(self, name: str) -> str:
+        """Where this handle keeps schema `name`."""
+        return self._schemas.get(name, name)
+
+    def _sql(self, sql: str) -> str:
+        return self._schema_ref.sub(lambda m: f"{self._schemas[m.group(1)]}.", sql) if self._schemas else sql
 
     def checkpoint(self) -> None:
         """Fold DuckDB's write-ahead log into the file, so the file alone is the database."""
@@ -122,6 +139,7 @@ class Warehouse:
             try:
                 for stmt in statements:
                     sql, params = stmt if isinstance(stmt, tuple) else (stmt, None)
+                    sql = self._sql(sql)
                     if params is None:
                         cur.execute(sql)
                     else:
@@ -142,14 +160,18 @@ class Warehouse:
         return self._query(sql, None)[0]
 
     def table_exists(self, schema: str, table: str) -> bool:
-        rows = self.fetch("select 1 from information_schema.tables where table_schema = ? and table_name = ?",
-                          [schema, table])
-        return bool(rows)
+        return self.table_type(schema, table) is not None
+
+    def table_type(self, schema: str, table: str) -> str | None:
+        """'BASE TABLE', 'VIEW', or None when there is no such table."""
+        rows = self.fetch("select table_type from information_schema.tables where table_schema = ? "
+                          "and table_name = ?", [self.schema(schema), table])
+        return rows[0][0] if rows else None
 
     def _query(self, sql: str, params: list | None) -> tuple[list[str], list]:
         with self.connect() as con:
             cur = con.cursor()
-            cur.execute(self._markers(sql), params or [])
+            cur.execute(self._markers(self._sql(sql)), params or [])
             return [d[0] for d in cur.description], cur.fetchall()
 
     def _markers(self, sql: str) -> str:

@@ -19,8 +19,9 @@ Every run writes through a `WriteSession` (`writing(...)`):
   aside, never overwritten silently, and never used to restore from.
 - **The warehouse records every run**: `dealsync_meta.runs`, one row per run with its outcome.
 
-PostgreSQL has no working copy: each table is replaced in its own transaction, readers are
-never blocked by the writer's reads, and a failed run's outcome is in `dealsync_meta.runs`.
+- **PostgreSQL: the model is published as one version.** A run that rebuilds every model and
+  metric table builds them in next schemas and renames those over `model` and `metrics` when it
+  succeeds (`_PostgresVersions`); raw, history and the runs table are written in place.
 """
 
 from __future__ import annotations
@@ -336,6 +337,108 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+# --------------------------------------------------------------------------- PostgreSQL versions
+
+
+VERSIONED_SCHEMAS = ("model", "metrics")
+_RETIRED_PREFIX = "dealsync_retired_"
+# What pg_depend says reads an object of a schema from outside it (analysts' own views).
+_OUTSIDE_READERS = """
+select distinct rn.nspname || '.' || rc.relname
+from pg_depend d
+join pg_rewrite rw on rw.oid = d.objid and d.classid = 'pg_rewrite'::regclass
+join pg_class rc on rc.oid = rw.ev_class join pg_namespace rn on rn.oid = rc.relnamespace
+join pg_class c on c.oid = d.refobjid and d.refclassid = 'pg_class'::regclass
+join pg_namespace n on n.oid = c.relnamespace
+where n.nspname = ? and rn.nspname <> n.nspname"""
+_SCHEMA_GRANTS = """
+select coalesce(r.rolname, 'public'), a.privilege_type, a.is_grantable
+from pg_namespace n cross join lateral aclexplode(n.nspacl) a left join pg_roles r on r.oid = a.grantee
+where n.nspname = ? and a.grantee <> n.nspowner"""
+_DEFAULT_GRANTS = """
+select pg_get_userbyid(d.defaclrole), d.defaclobjtype, coalesce(r.rolname, 'public'), a.privilege_type,
+       a.is_grantable
+from pg_default_acl d join pg_namespace n on n.oid = d.defaclnamespace
+cross join lateral aclexplode(d.defaclacl) a left join pg_roles r on r.oid = a.grantee
+where n.nspname = ?"""
+_OBJECT_KINDS = {"r": "tables", "S": "sequences", "f": "functions", "T": "types"}
+
+
+class _PostgresVersions:
+    """The next version of `model` and `metrics`, which a PostgreSQL run builds beside the
+    published schemas and publishes by renaming them over those.
+
+    A rename takes no lock on the tables inside, so an analyst's open transaction neither
+    blocks the publish nor ever sees half of a version. Each next schema is created with the
+    grants and default privileges of the one it replaces, so readers keep their access. The
+    previous version is dropped once nothing holds it: at once, or by a later run; never while
+    a view of someone else's reads it (that view would go with it)."""
+
+    def __init__(self, published: Warehouse, run_id: str):
+        self.published, self.run_id = published, run_id
+
+    @staticmethod
+    def next_name(schema: str) -> str:
+        return f"dealsync_next_{schema}"
+
+    def prepare(self) -> Warehouse:
+        """Empty next schemas (a killed run's are dropped); returns the handle the run writes."""
+        self.drop_retired()
+        statements = []
+        for schema in VERSIONED_SCHEMAS:
+            target = self.next_name(schema)
+            statements += [f"drop schema if exists {target} cascade", f"create schema {target}",
+                           *self._grants(schema, target)]
+        self.published.run_in_transaction(statements)
+        return self.published.with_schemas({s: self.next_name(s) for s in VERSIONED_SCHEMAS})
+
+    def publish(self, also: list) -> None:
+        """Swap the next schemas in, in one transaction with `also` (the run's record)."""
+        statements = list(also)
+        for schema in VERSIONED_SCHEMAS:
+            if self.published.fetch("select 1 from pg_namespace where nspname = ?", [schema]):
+                statements.append(f"alter schema {schema} rename to {_RETIRED_PREFIX}{schema}_{self.run_id[:8]}")
+            statements.append(f"alter schema {self.next_name(schema)} rename to {schema}")
+        self.published.run_in_transaction(statements)
+        self.drop_retired()
+
+    def discard(self) -> None:
+        self.published.run_in_transaction([f"drop schema if exists {self.next_name(s)} cascade"
+                                           for s in VERSIONED_SCHEMAS])
+
+    def drop_retired(self) -> None:
+        retired = [r[0] for r in self.published.fetch(
+            "select nspname from pg_namespace where starts_with(nspname, ?) order by 1", [_RETIRED_PREFIX])]
+        for schema in retired:
+            readers = [r[0] for r in self.published.fetch(_OUTSIDE_READERS, [schema])]
+            if readers:
+                log.warning(f"{schema} (an earlier version of the model) is kept: {', '.join(readers)} "
+                            "reads it; point that view at the published schema, or drop it, and the next run "
+                            "removes the old version")
+                continue
+            try:    # a reader still inside a transaction over it: leave it to a later run
+                self.published.run_in_transaction(["set local lock_timeout = '2s'",
+                                                   f"drop schema {schema} cascade"])
+            except Exception as exc:
+                log.info(f"{schema} is kept for now ({str(exc).strip().splitlines()[0]}); a later run drops it")
+
+    def _grants(self, schema: str, target: str) -> list[str]:
+        """The statements that give `target` the grants and default privileges of `schema`."""
+        statements = []
+        for grantee, privilege, grantable in self.published.fetch(_SCHEMA_GRANTS, [schema]):
+            statements.append(f"grant {privilege} on schema {target} to {_role(grantee)}"
+                              + (" with grant option" if grantable else ""))
+        for owner, kind, grantee, privilege, grantable in self.published.fetch(_DEFAULT_GRANTS, [schema]):
+            statements.append(f"alter default privileges for role {_role(owner)} in schema {target} grant "
+                              f"{privilege} on {_OBJECT_KINDS[kind]} to {_role(grantee)}"
+                              + (" with grant option" if grantable else ""))
+        return statements
+
+
+def _role(name: str) -> str:
+    return "public" if name == "public" else '"' + name.replace('"', '""') + '"'
+
+
 # --------------------------------------------------------------------------- the session
 
 
@@ -350,11 +453,18 @@ class WriteSession:
     _published: Warehouse
     _lock: Any
     _copies: _Copies | None
+    _versions: _PostgresVersions | None = None
 
     def finish(self, outcome: Outcome) -> None:
         """Record the outcome; publish when the run succeeded."""
         status = "success" if outcome.success else "failed"
-        _record(self.warehouse, self.holder, self.job, status, outcome.success, outcome.failures)
+        record = _record_statements(self.holder, self.job, status, outcome.success, outcome.failures)
+        if self._versions is not None and outcome.success:
+            self._versions.publish(also=record)
+            return
+        self.warehouse.run_in_transaction(record)
+        if self._versions is not None:
+            self._versions.discard()
         if self._copies is None:
             return
         self.warehouse.checkpoint()
@@ -368,9 +478,11 @@ class WriteSession:
 @contextmanager
 def writing(published: Warehouse, holder: Holder, job: str, wait_seconds: float = 0,
             on_wait: Callable[[str], None] = log.warning,
-            interrupted: Callable[[], bool] = lambda: False) -> Iterator[WriteSession]:
+            interrupted: Callable[[], bool] = lambda: False, whole_model: bool = False) -> Iterator[WriteSession]:
     """Hold the warehouse for one run. The caller calls `session.finish(outcome)` at the end;
-    a session left without it (an exception, a kill) publishes nothing."""
+    a session left without it (an exception, a kill) publishes nothing. `whole_model`: the run
+    rebuilds every model and metric table, so on PostgreSQL it can build them as a next
+    version (a run that rebuilds some writes them in place)."""
     copies = None if published.is_postgres else _Copies(published.path)
     lock = _AdvisoryLock(published) if published.is_postgres else _FileLock(copies.folder / "lock")
     _acquire(lock, holder, wait_seconds, on_wait, interrupted)
@@ -387,23 +499,30 @@ def writing(published: Warehouse, holder: Holder, job: str, wait_seconds: float 
                 _record(working, Holder(**killed["holder"]), killed["job"], "killed", False,
                         ["the run ended without finishing (killed, or its machine stopped)"])
             copies.save(run={"run_id": holder.run_id, "job": job, "holder": holder.__dict__})
+        versions = _PostgresVersions(published, holder.run_id) if published.is_postgres and whole_model else None
         _record(working, holder, job, "running", False, [])
-        yield WriteSession(working, holder, job, scratch, published, lock, copies)
+        if versions is not None:
+            working = versions.prepare()
+        yield WriteSession(working, holder, job, scratch, published, lock, copies, versions)
     finally:
         lock.release()
 
 
 def _record(warehouse: Warehouse, holder: Holder, job: str, status: str, published: bool,
             failures: list[str]) -> None:
+    warehouse.run_in_transaction(_record_statements(holder, job, status, published, failures))
+
+
+def _record_statements(holder: Holder, job: str, status: str, published: bool, failures: list[str]) -> list:
     finished = None if status == "running" else datetime.now(timezone.utc)
-    warehouse.run_in_transaction([
+    return [
         "create schema if not exists dealsync_meta",
         _RUNS_DDL,
         (f"delete from {RUNS_TABLE} where run_id = ?", [[holder.run_id]]),
         (f"insert into {RUNS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
          [[holder.run_id, job, holder.started_at, finished, status, published,
            "\n".join(failures) or None, holder.host, holder.pid]]),
-    ])
+    ]
 
 
 def new_holder(run_id: str) -> Holder:

@@ -8,6 +8,7 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
+import dlt
 import pytest
 import yaml
 
@@ -15,6 +16,7 @@ from pipeline_model import migrations as mig
 from pipeline_model.migrations import (MIGRATIONS, Migration, MigrationFailed, WarehouseTooNew, migrate,
                                        schema_version)
 from pipeline_model.warehouse import Warehouse, WarehouseSettings
+from connectors.landing import land
 from tests.conftest import warehouse_backend
 
 DEALSYNC = str(Path(sys.executable).parent / "dealsync")
@@ -241,3 +243,27 @@ def test_every_deal_in_the_snapshot_is_rebuilt_after_migration_4(warehouse, back
     if backend == "postgres":
         with pytest.raises(Exception, match="duplicate key"):
             warehouse.run_in_transaction(["insert into history.daily_pipeline_snapshot_deals values ('deal-0001', '')"])
+
+
+
+def _vendor_source(declared: dict, rows: list[dict]):
+    @dlt.source(name="vendor", max_table_nesting=0)
+    def vendor():
+        @dlt.resource(name="things", primary_key="id", write_disposition="merge", columns=declared)
+        def things():
+            yield rows
+        return things
+    return vendor()
+
+
+def test_a_raw_table_of_an_earlier_release_gets_the_columns_a_later_one_declares(warehouse, tmp_path):
+    # Releases add declared raw columns (rejected_value and rejected_date came with typed text).
+    # A raw table landed before them lacks the column until its stream brings a row again, but
+    # the model reads it from the first run on: a pull that brings no row must add it.
+    amount = {"amount": {"data_type": "double"}}
+    land(_vendor_source(amount, [{"id": 1, "amount": 2.0}]), warehouse.dlt_destination(), "raw_vendor", "vendor",
+         loader_file_format=warehouse.loader_file_format, workdir_root=tmp_path / "scratch")
+    later = {**amount, "rejected_amount": {"data_type": "text"}}
+    land(_vendor_source(later, []), warehouse.dlt_destination(), "raw_vendor", "vendor",
+         loader_file_format=warehouse.loader_file_format, workdir_root=tmp_path / "scratch")
+    assert warehouse.fetch("select id, amount, rejected_amount from raw_vendor.things") == [(1, 2.0, None)]
