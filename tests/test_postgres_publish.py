@@ -118,3 +118,16 @@ def test_readers_keep_the_access_they_were_granted(sandbox, config, instance):
         analyst.close()
     finally:
         _admin(config, f"drop owned by {role}", f"drop role {role}")
+
+
+def test_a_view_of_an_analysts_own_is_never_dropped_with_an_old_version(sandbox, config, instance, caplog):
+    assert run_job(config, instance=instance).success
+    _admin(config, "create schema analyst", "create view analyst.big_deals as select * from model.deals")
+    sandbox.advance(1)
+    assert run_job(config, instance=instance).success
+    assert "analyst.big_deals" in caplog.text            # the run says why it keeps the old version
+    [retired] = [s for s in _schemas(config) if s.startswith("dealsync_retired_model")]
+    assert _warehouse(config).fetch("select count(*) from analyst.big_deals")[0][0] > 0
+    _admin(config, "drop view analyst.big_deals")
+    assert run_job(config, instance=instance).success
+    assert retired not in _schemas(config)
