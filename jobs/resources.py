@@ -3,8 +3,9 @@
 One `DealsyncConfigResource` serves a whole run (the jobs execute in one process). When the run
 starts it reads dealsync.yaml once, checks secrets and servers (jobs.preflight: a run that
 `dagster dev` or the schedule launches gets the same checks as `dealsync run`), takes the
-warehouse's writer lock (pipeline_model.writer) and reclaims the records of runs whose process died; when it ends it records the run's outcome
-in the warehouse and, if every step succeeded, publishes the run's tables as one version.
+warehouse's writer lock (pipeline_model.writer) and reclaims the records of runs whose process
+died; when it ends it records the run's outcome in the warehouse and, if every step succeeded,
+publishes the run's tables as one version.
 """
 
 from __future__ import annotations
