@@ -21,7 +21,7 @@ from connectors.salesforce.source import salesforce_source
 from connectors.salesforce.streams import STREAMS as SALESFORCE_STREAMS
 from jobs.resources import DealsyncConfigResource
 from pipeline_model.migrations import migrate
-from pipeline_model.privacy import PERSONAL, PSEUDONYMS, pseudonym_rows, write_pseudonyms
+from pipeline_model.privacy import PERSONAL, PSEUDONYMS, drop_pseudonyms, pseudonym_rows, write_pseudonyms
 from pipeline_model.snapshot import READS as SNAPSHOT_READS, TABLE as SNAPSHOT_TABLE, record_snapshot
 from pipeline_model.tables import (CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, SOURCES, Table, build, build_config_tables,
                                    plaintext_selects)
@@ -123,18 +123,22 @@ def _pseudonyms_asset(table: Table, sources: tuple[str, ...]) -> dg.AssetsDefini
     @dg.asset(key=_key(target), deps=[_key(r) for r in sorted({*table.reads_for(sources), _OWNERS})],
               group_name="raw_privacy", kinds={"python"},
               description=f"The keyed pseudonym (HMAC-SHA256) of each contact name and email {table.qualified} "
-                          "reads, for privacy.personal_fields: hash or drop (empty in keep mode)")
+                          "reads, for privacy.personal_fields: hash or drop (no table in keep mode)")
     def _pseudonyms(dealsync: DealsyncConfigResource) -> dg.MaterializeResult:
         config = dealsync.load()
         mode = config.privacy.personal_fields
         warehouse = dealsync.warehouse()
+        rows = []
         with warehouse.session():
-            rows = [] if mode == "keep" else pseudonym_rows(
-                warehouse, table.qualified, plaintext_selects(table, config.configured_sources()), mode,
-                dealsync.privacy_key())
-            write_pseudonyms(warehouse, target, rows)
+            if mode == "keep":
+                drop_pseudonyms(warehouse, target)
+            else:
+                rows = pseudonym_rows(warehouse, table.qualified, plaintext_selects(table, config.configured_sources()),
+                                      mode, dealsync.privacy_key())
+                write_pseudonyms(warehouse, target, rows)
         log.info(f"{target}: {len(rows):,} pseudonyms (personal_fields: {mode})")
-        return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(len(rows))})
+        # Not "rows": the run summary lists raw_* assets with rows as synced streams.
+        return dg.MaterializeResult(metadata={"pseudonyms": dg.MetadataValue.int(len(rows))})
 
     return _pseudonyms
 

@@ -196,7 +196,7 @@ def _element(p: Pseudonymiser, element: str, normalised: dict[str, str]) -> str:
 
 def write_pseudonyms(warehouse: Warehouse, pseudonyms: str, rows: list[tuple[str, str, str]]) -> None:
     """Replace the table's rows in one transaction (delete and insert, not drop: PostgreSQL views
-    read it). An empty table in keep mode: the model's SQL does not read it then."""
+    read it)."""
     statements: list = [
         "create schema if not exists raw_privacy",
         f"create table if not exists {pseudonyms} (kind varchar not null, value varchar not null,"
@@ -208,6 +208,12 @@ def write_pseudonyms(warehouse: Warehouse, pseudonyms: str, rows: list[tuple[str
         statements.append((f"insert into {pseudonyms} values " + ", ".join(["(?, ?, ?)"] * len(chunk)),
                            [[v for row in chunk for v in row]]))
     warehouse.run_in_transaction(statements)
+
+
+def drop_pseudonyms(warehouse: Warehouse, pseudonyms: str) -> None:
+    """Keep mode: the model reads no pseudonyms, and the warehouse keeps no map of them."""
+    if warehouse.table_exists(*pseudonyms.split(".")):
+        warehouse.run_in_transaction([f"drop table {pseudonyms}"])
 
 
 # --------------------------------------------------------------------------- mode changes
