@@ -374,3 +374,30 @@ def test_pseudonyms_keep_domains_owners_and_list_shape():
     assert p.address("  ", "") == "  "
     assert p.name("Jane Roe") == p.name(" jane roe ") != q.name("Jane Roe")
     assert p.fingerprint() != q.fingerprint() and KEY not in p.fingerprint()
+
+
+def test_every_change_of_mode_or_key_and_only_that_drops_model_and_metrics(tmp_path):
+    from pydantic import SecretStr
+
+    from pipeline_model.privacy import PrivacySettings, prepare
+    from pipeline_model.warehouse import WarehouseSettings
+
+    warehouse = Warehouse(WarehouseSettings(path=tmp_path / "w.duckdb"))
+
+    def step(mode: str, key: str | None) -> bool:
+        warehouse.run_in_transaction(["create schema if not exists model", "create schema if not exists metrics",
+                                      "create schema if not exists history",
+                                      "create table if not exists model.t (x integer)",
+                                      "create table if not exists metrics.t (x integer)",
+                                      "create table if not exists history.t (x integer)"])
+        dropped = prepare(warehouse, PrivacySettings(personal_fields=mode), SecretStr(key) if key else None)
+        assert warehouse.table_exists("history", "t")                  # history holds no personal field
+        assert warehouse.table_exists("model", "t") is not dropped
+        assert warehouse.table_exists("metrics", "t") is not dropped
+        return dropped
+
+    assert [step("keep", None), step("keep", None), step("hash", KEY), step("hash", KEY), step("hash", OTHER_KEY),
+            step("drop", OTHER_KEY), step("keep", None)] == [False, False, True, False, True, True, True]
+    assert KEY not in repr(warehouse.fetch("select * from dealsync_meta.privacy"))
+    with pytest.raises(ValueError, match="privacy key"):
+        prepare(warehouse, PrivacySettings(personal_fields="hash"), None)
