@@ -15,11 +15,12 @@ hash of the row number, the same on every run and any thread count.
 The recompute is what the `metrics` job runs: schema migrations, the configuration tables,
 `build` of every table of MODEL_TABLES in order (sources: salesforce), the daily pipeline
 snapshot (on a first run it reconstructs `snapshot_backfill_days` days), then every table of
-METRIC_TABLES; each step timed. A step that fails (out of memory) is reported and the rest still
-run. It runs twice: as a first run (the snapshot's backfill included), then as the next day's
-run, which records one snapshot day: that daily run is what a schedule pays every day and what
-the 60 s / 4 GB target is about. Each run is a child process of its own (spawn), so its peak
-RSS is that run's, not the data generation's, the sync's or the other run's. DuckDB's own peak buffer memory and spill
+METRIC_TABLES; each step timed. That is privacy.personal_fields: keep (the default), where the
+model reads no pseudonyms and the pseudonym steps have nothing to do, so none is run here. A
+step that fails (out of memory) is reported and the rest still run. It runs twice: as a first
+run (the snapshot's backfill included), then as the next day's run, which records one snapshot
+day: that daily run is what a schedule pays every day and what the 60 s / 4 GB target is about.
+Each run is a child process of its own (spawn), so its peak RSS is that run's, not the data generation's, the sync's or the other run's. DuckDB's own peak buffer memory and spill
 per statement come from its JSON profiler (about 10% slower; `--no-profile` turns it off), and
 the report names the operators the three slowest tables spend their time in.
 

@@ -21,8 +21,10 @@ from connectors.salesforce.source import salesforce_source
 from connectors.salesforce.streams import STREAMS as SALESFORCE_STREAMS
 from jobs.resources import DealsyncConfigResource
 from pipeline_model.migrations import migrate
+from pipeline_model.privacy import PERSONAL, PSEUDONYMS, drop_pseudonyms, pseudonym_rows, write_pseudonyms
 from pipeline_model.snapshot import READS as SNAPSHOT_READS, TABLE as SNAPSHOT_TABLE, record_snapshot
-from pipeline_model.tables import CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, SOURCES, Table, build, build_config_tables
+from pipeline_model.tables import (CONFIG_TABLES, METRIC_TABLES, MODEL_TABLES, SOURCES, Table, build, build_config_tables,
+                                   plaintext_selects)
 
 
 log = logging.getLogger("dealsync.build")
@@ -112,11 +114,43 @@ def daily_pipeline_snapshot(dealsync: DealsyncConfigResource) -> dg.MaterializeR
     return dg.MaterializeResult(metadata={name: dg.MetadataValue.int(n) for name, n in counts.items()})
 
 
+_OWNERS = "model.source_owners"     # their addresses stay plaintext: the pseudonyms read them
+
+
+def _pseudonyms_asset(table: Table, sources: tuple[str, ...]) -> dg.AssetsDefinition:
+    target = PSEUDONYMS[table.qualified]
+
+    @dg.asset(key=_key(target), deps=[_key(r) for r in sorted({*table.reads_for(sources), _OWNERS})],
+              group_name="raw_privacy", kinds={"python"},
+              description=f"The keyed pseudonym (HMAC-SHA256) of each contact name and email {table.qualified} "
+                          "reads, for privacy.personal_fields: hash or drop (no table in keep mode)")
+    def _pseudonyms(dealsync: DealsyncConfigResource) -> dg.MaterializeResult:
+        config = dealsync.load()
+        mode = config.privacy.personal_fields
+        warehouse = dealsync.warehouse()
+        rows = []
+        with warehouse.session():
+            if mode == "keep":
+                drop_pseudonyms(warehouse, target)
+            else:
+                rows = pseudonym_rows(warehouse, table.qualified, plaintext_selects(table, config.configured_sources()),
+                                      mode, dealsync.privacy_key())
+                write_pseudonyms(warehouse, target, rows)
+        log.info(f"{target}: {len(rows):,} pseudonyms (personal_fields: {mode})")
+        # Not "rows": the run summary lists raw_* assets with rows as synced streams.
+        return dg.MaterializeResult(metadata={"pseudonyms": dg.MetadataValue.int(len(rows))})
+
+    return _pseudonyms
+
+
 def _sql_asset(table: Table, sources: tuple[str, ...]) -> dg.AssetsDefinition:
-    @dg.asset(key=_key(table.qualified), deps=[_key(r) for r in table.reads_for(sources)],
+    extra = [PSEUDONYMS[table.qualified]] if table.qualified in PERSONAL else []
+
+    @dg.asset(key=_key(table.qualified), deps=[_key(r) for r in [*table.reads_for(sources), *extra]],
               group_name=table.schema, description=table.description, kinds={"sql"})
     def _build(dealsync: DealsyncConfigResource) -> dg.MaterializeResult:
-        rows = build(dealsync.warehouse(), table, dealsync.load().configured_sources())
+        config = dealsync.load()
+        rows = build(dealsync.warehouse(), table, config.configured_sources(), config.privacy.personal_fields)
         log.info(f"built {table.qualified}: {rows:,} rows")
         return dg.MaterializeResult(metadata={"rows": dg.MetadataValue.int(rows)})
 
@@ -130,7 +164,8 @@ def raw_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:
 
 
 def model_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:
-    return [stage_tables, *(_sql_asset(t, sources) for t in MODEL_TABLES), daily_pipeline_snapshot]
+    return [stage_tables, *(_pseudonyms_asset(t, sources) for t in MODEL_TABLES if t.qualified in PERSONAL),
+            *(_sql_asset(t, sources) for t in MODEL_TABLES), daily_pipeline_snapshot]
 
 
 def metric_assets(sources: tuple[str, ...] = SOURCES) -> list[dg.AssetsDefinition]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from connectors.google.settings import GoogleSettings
 from connectors.hubspot.settings import HubSpotSettings
@@ -19,6 +19,7 @@ from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import read_secret
 from pipeline_model.identity import IdentitySettings
 from pipeline_model.metric_settings import ClockSource, MetricSettings
+from pipeline_model.privacy import PrivacySettings
 from pipeline_model.stages import HUBSPOT_DEFAULT, SALESFORCE_STANDARD, Stage
 from pipeline_model.warehouse import Warehouse, WarehouseSettings
 
@@ -47,12 +48,19 @@ class DealsyncConfig(BaseModel):
     stages: StagesConfig = Field(default_factory=StagesConfig)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     metrics: MetricSettings = Field(default_factory=MetricSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
 
     def configured_sources(self) -> list[str]:
         return [name for name in SourcesConfig.model_fields if getattr(self.sources, name) is not None]
 
     def stage_mappings(self) -> dict[str, dict[str, Stage]]:
         return {name: mapping for name, mapping in self.stages if getattr(self.sources, name, None) is not None}
+
+
+def privacy_key(config: DealsyncConfig) -> SecretStr | None:
+    """The privacy key (None in keep mode), read from the variable privacy.key_env names."""
+    privacy = config.privacy
+    return None if privacy.personal_fields == "keep" else read_secret(privacy.key_env, "privacy key")
 
 
 def open_warehouse(config: DealsyncConfig) -> Warehouse:

@@ -27,6 +27,7 @@ def problems(config: DealsyncConfig) -> list[str]:
     pg = config.warehouse.postgres
     if config.warehouse.backend == "postgres" and pg.password_env:
         found.append(_missing("warehouse", {pg.password_env: "PostgreSQL password"}))
+    found.append(_missing("privacy", config.privacy.secrets()))
     targets = [(name, url) for name, settings in sources.items() for url in dict.fromkeys(settings.endpoints())]
     with ThreadPoolExecutor(max_workers=8) as pool:
         found += pool.map(lambda target: _unreachable(*target), targets)

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import PrivateAttr, SecretStr
 
-from jobs.config import DealsyncConfig, load_config, open_warehouse
+from jobs.config import DealsyncConfig, load_config, open_warehouse, privacy_key
 from jobs.instance import failure_message, reclaim_dead_runs, tag_run
 from jobs.preflight import problems
+from pipeline_model import privacy
 from pipeline_model.tables import METRIC_TABLES, MODEL_TABLES
 from pipeline_model.warehouse import Warehouse
 from pipeline_model.writer import Outcome, WriteSession, new_holder, writing
@@ -52,6 +53,10 @@ class DealsyncConfigResource(dg.ConfigurableResource):
         """What this run writes: the writer's working copy during a run."""
         return self._session.warehouse if self._session else open_warehouse(self.load())
 
+    def privacy_key(self) -> Optional[SecretStr]:
+        """The privacy key; None in keep mode (never logged: a SecretStr)."""
+        return privacy_key(self.load())
+
     def scratch_dir(self) -> Optional[Path]:
         """Where this run's temporary files go (None outside a run: the system's temp folder)."""
         return self._session.scratch if self._session else None
@@ -73,6 +78,11 @@ class DealsyncConfigResource(dg.ConfigurableResource):
             reclaim_dead_runs(context.instance, published.identity, except_run=run.run_id)
             self._config, self._session = config, session
             try:
+                # Before any step: a run in a new privacy mode (or key) must not build on the old model.
+                if privacy.prepare(session.warehouse, config.privacy, privacy_key(config),
+                                   session.record_with_publish if session.new_version else None):
+                    context.log.info(f"privacy.personal_fields is now {config.privacy.personal_fields} (or its "
+                                     "key changed): the model and metric tables are rebuilt from scratch")
                 yield self
             finally:
                 self._config = self._session = None

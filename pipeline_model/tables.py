@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from pipeline_model.privacy import PERSONAL, PSEUDONYMS, Mode, substituted
 from pipeline_model.stages import Stage
 from pipeline_model.warehouse import Warehouse
 
@@ -112,30 +113,32 @@ class MissingInput(RuntimeError):
     """A table the SQL reads does not exist yet."""
 
 
-def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES) -> int:
+def build(warehouse: Warehouse, table: Table, sources: Iterable[str] = SOURCES, privacy: Mode = "keep") -> int:
     """(Re)build one SQL table (or view) atomically from the parts of the configured `sources`;
-    returns its row count."""
+    returns its row count. `privacy`: the personal_fields mode (pipeline_model.privacy); other
+    than keep, the personal columns of a table in PERSONAL read their pseudonyms."""
     sources = tuple(sources)
     parts = table.parts_for(sources)
     if not parts:
         raise MissingInput(f"{table.qualified} cannot be built: none of its sources "
                            f"({', '.join(p.source for p in table.parts)}) is configured")
     with warehouse.session():
-        _check_inputs(warehouse, table, parts)
+        _check_inputs(warehouse, table, parts, privacy)
         with _explained_missing_column(table, parts):
-            warehouse.run_in_transaction(_rebuild(warehouse, table, parts, sources))
+            warehouse.run_in_transaction(_rebuild(warehouse, table, parts, sources, privacy))
         return warehouse.fetch(f"select count(*) from {table.qualified}")[0][0]
 
 
-def _rebuild(warehouse: Warehouse, table: Table, parts: tuple[Part, ...], sources: tuple[str, ...]) -> list[str]:
+def _rebuild(warehouse: Warehouse, table: Table, parts: tuple[Part, ...], sources: tuple[str, ...],
+             privacy: Mode = "keep") -> list[str]:
     """The statements that replace `table`, for one transaction: the views that read it are
     dropped before it and recreated after it (see _dependent_views)."""
     dependents = _dependent_views(warehouse, table, sources)
     return [f"create schema if not exists {warehouse.schema(table.schema)}",
             *(f"drop view {v.qualified}" for v in reversed(dependents)),
             _drop(warehouse, table),
-            *_create(warehouse, table, parts),
-            *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources))),
+            *_create(warehouse, table, parts, privacy),
+            *(s for v in dependents for s in _create(warehouse, v, v.parts_for(sources), privacy)),
             # PostgreSQL plans the next tables' queries from statistics a new table lacks: without
             # them it guesses, and picks slow plans (and JIT compiles queries over a few rows).
             *([f"analyze {table.qualified}"] if warehouse.is_postgres and not table.view else [])]
@@ -161,16 +164,31 @@ def _explained_missing_column(table: Table, parts: tuple[Part, ...]) -> Iterator
             "run the sync (or `dealsync run`) first") from None
 
 
-def _create(warehouse: Warehouse, table: Table, parts: tuple[Part, ...]) -> list[str]:
+def _create(warehouse: Warehouse, table: Table, parts: tuple[Part, ...], privacy: Mode = "keep") -> list[str]:
+    selects = [_select(warehouse, table, p, privacy) for p in parts]
     if table.view:
-        return [f"create view {table.qualified} as\n{_union(warehouse, parts)}"]
-    first, *others = parts
-    statements = [f"create table {table.qualified} as\n{first.select}"]
+        return [f"create view {table.qualified} as\n{_union(warehouse, selects)}"]
+    first, *others = selects
+    statements = [f"create table {table.qualified} as\n{first}"]
     if others:
-        columns = ", ".join(_columns(warehouse, first.select))
-        statements += [f"insert into {table.qualified} ({columns})\nselect {columns} from (\n{p.select}\n) part"
-                       for p in others]
+        columns = ", ".join(_columns(warehouse, first))
+        statements += [f"insert into {table.qualified} ({columns})\nselect {columns} from (\n{select}\n) part"
+                       for select in others]
     return statements
+
+
+def _select(warehouse: Warehouse, table: Table, part: Part, privacy: Mode) -> str:
+    """A part's SELECT; for a table holding personal values and a mode other than keep, with
+    each of them replaced by its pseudonym (or NULL), never the plaintext."""
+    personal = PERSONAL.get(table.qualified)
+    if privacy == "keep" or not personal:
+        return part.select
+    return substituted(part.select, _columns(warehouse, part.select), personal, privacy, PSEUDONYMS[table.qualified])
+
+
+def plaintext_selects(table: Table, sources: Iterable[str]) -> list[str]:
+    """The SELECTs of a table's parts as written (the values pipeline_model.privacy maps)."""
+    return [p.select for p in table.parts_for(sources)]
 
 
 def _dependent_views(warehouse: Warehouse, table: Table, sources: tuple[str, ...]) -> list[Table]:
@@ -196,12 +214,12 @@ def _is_view(warehouse: Warehouse, table: Table) -> bool:
     return warehouse.table_type(table.schema, table.name) == "VIEW"
 
 
-def _union(warehouse: Warehouse, parts: tuple[Part, ...]) -> str:
-    """The parts as one SELECT, matched by column name."""
-    if len(parts) == 1:
-        return parts[0].select
-    columns = ", ".join(_columns(warehouse, parts[0].select))
-    return "\nunion all\n".join(f"select {columns} from (\n{p.select}\n) part" for p in parts)
+def _union(warehouse: Warehouse, selects: list[str]) -> str:
+    """The parts' SELECTs as one, matched by column name."""
+    if len(selects) == 1:
+        return selects[0]
+    columns = ", ".join(_columns(warehouse, selects[0]))
+    return "\nunion all\n".join(f"select {columns} from (\n{s}\n) part" for s in selects)
 
 
 def build_config_tables(warehouse: Warehouse, mappings: dict[str, dict[str, Stage]],
@@ -244,8 +262,10 @@ def _columns(warehouse: Warehouse, select: str) -> list[str]:
     return warehouse.column_names(f"select * from (\n{select}\n) part where 1 = 0")
 
 
-def _check_inputs(warehouse: Warehouse, table: Table, parts: tuple[Part, ...]) -> None:
+def _check_inputs(warehouse: Warehouse, table: Table, parts: tuple[Part, ...], privacy: Mode = "keep") -> None:
     reads = {r for p in parts for r in p.reads if r != table.qualified}
+    if privacy != "keep" and table.qualified in PERSONAL:
+        reads.add(PSEUDONYMS[table.qualified])
     missing = sorted(ref for ref in reads if not warehouse.table_exists(*ref.split(".")))
     if missing:
         raise MissingInput(f"{table.qualified} cannot be built: {', '.join(missing)} does not exist yet "

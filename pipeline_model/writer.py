@@ -454,13 +454,24 @@ class WriteSession:
     _lock: Any
     _copies: _Copies | None
     _versions: _PostgresVersions | None = None
+    _with_publish: list = field(default_factory=list)
+
+    @property
+    def new_version(self) -> bool:
+        """Whether the run builds the model as a new version beside the published one (which
+        it starts empty), rather than in the tables it publishes."""
+        return self._versions is not None
+
+    def record_with_publish(self, statements: list) -> None:
+        """Statements for the transaction that publishes the new version (if the run succeeds)."""
+        self._with_publish.extend(statements)
 
     def finish(self, outcome: Outcome) -> None:
         """Record the outcome; publish when the run succeeded."""
         status = "success" if outcome.success else "failed"
         record = _record_statements(self.holder, self.job, status, outcome.success, outcome.failures)
         if self._versions is not None and outcome.success:
-            self._versions.publish(also=record)
+            self._versions.publish(also=[*self._with_publish, *record])
             return
         self.warehouse.run_in_transaction(record)
         if self._versions is not None:

@@ -27,9 +27,11 @@ resolved as (
            coalesce(c.account_id, da.account_id) as account_id,
            o.canonical_id is not null or coalesce(k.kind = 'internal', false) as is_internal
     from (select address from header_addresses
-          union select email from model.source_contacts where email is not null
+          union select email_key from model.source_contacts where email_key is not null
           union select email from model.source_owners where email is not null) a
-    left join model.contacts c on c.email = a.address
+    left join (select match_key, min(canonical_id) as canonical_id from model.identity_map
+               where entity = 'contact' and match_key is not null group by match_key) ci on ci.match_key = a.address
+    left join model.contacts c on c.contact_id = ci.canonical_id
     left join (select match_key, min(canonical_id) as canonical_id from model.identity_map
                where entity = 'owner' and match_key is not null group by match_key) o on o.match_key = a.address
     left join model.known_domains k on k.domain = split_part(a.address, '@', 2)
@@ -45,12 +47,12 @@ crm_people as not materialized (
     select r.record_id as activity_id, roles.role_rank, p.*,
            r.from_address is null and r.to_addresses is null and r.cc_addresses is null
              and g.activity_id is null as plain,
-           roles.role_rank = 5 and p.address = c.email as duplicate
+           roles.role_rank = 5 and p.address = c.email_key as duplicate
     from model.activity_records r
     cross join (values (4), (5)) roles(role_rank)
     left join model.source_contacts c on c.record_id = r.crm_contact_record_id
     left join model.source_owners o on o.record_id = r.owner_record_id
-    join resolved p on p.address = case roles.role_rank when 4 then c.email else o.email end
+    join resolved p on p.address = case roles.role_rank when 4 then c.email_key else o.email end
     left join (select distinct activity_id from google_sources) g on g.activity_id = r.record_id
     where r.source_system in ('salesforce', 'hubspot')
 ),

@@ -6,7 +6,7 @@ select
     coalesce(a.canonical_id, da.account_id)                 as account_id,
     c.name                                                  as name,
     c.email                                                 as email,
-    nullif(split_part(c.email, '@', 2), '')                 as email_domain,
+    nullif(split_part(c.email_key, '@', 2), '')             as email_domain,
     c.title                                                 as title,
     o.canonical_id                                          as owner_id,
     m.entity_created_at                                     as created_at,
@@ -17,4 +17,4 @@ from model.source_contacts c
 join model.identity_map m on m.entity = 'contact' and m.record_id = c.record_id and m.is_primary
 left join model.identity_map a on a.entity = 'account' and a.record_id = c.account_record_id
 left join model.identity_map o on o.entity = 'owner' and o.record_id = c.owner_record_id
-left join model.account_domains da on da.domain = split_part(c.email, '@', 2)
+left join model.account_domains da on da.domain = split_part(c.email_key, '@', 2)

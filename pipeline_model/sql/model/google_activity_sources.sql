@@ -8,7 +8,7 @@
 -- mailbox/calendar of the CRM record's owner (or mail the owner sent, in any mailbox), attended by
 -- the record's contact where that tells two such meetings apart; unique matches only).
 with crm as (
-    select r.*, o.email as owner_email, ct.email as contact_email
+    select r.*, o.email as owner_email, ct.email_key as contact_email
     from model.activity_records r
     join model.source_owners o on o.record_id = r.owner_record_id
     left join model.source_contacts ct on ct.record_id = r.crm_contact_record_id

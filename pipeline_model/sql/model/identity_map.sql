@@ -13,7 +13,7 @@ with keyed as (
     from model.source_accounts a
     left join model.known_domains k on k.domain = a.domain
     union all
-    select 'contact', 'con_', email, 'email', source_system, source_id, record_id, created_at, updated_at
+    select 'contact', 'con_', email_key, 'email', source_system, source_id, record_id, created_at, updated_at
     from model.source_contacts
 ),
 resolved as (

@@ -6,6 +6,7 @@ select
          else 'hubspot:' || c.associatedcompanyid end       as account_record_id,
     nullif(trim(coalesce(c.firstname, '') || ' ' || coalesce(c.lastname, '')), '') as name,
     nullif(lower(trim(c.email)), '')                        as email,
+    nullif(lower(trim(c.email)), '')                        as email_key,
     c.jobtitle                                              as title,
     case when c.hubspot_owner_id is null then null
          else 'hubspot:' || c.hubspot_owner_id end          as owner_record_id,
