@@ -20,3 +20,16 @@ class SourceUnreachable(ConnectorError):
 
 class SourceRejected(ConnectorError):
     """The server answered with an error that retrying will not fix."""
+
+
+class StreamRefused(SourceRejected):
+    """The vendor refuses one stream for good: revoked credentials, a deleted object or field,
+    a missing permission. That stream stops; the source's other streams still land."""
+
+
+class StreamsFailed(RuntimeError):
+    """Some streams of a source were refused (the others landed): one message naming each."""
+
+    def __init__(self, vendor: str, errors: list[ConnectorError]):
+        self.vendor, self.errors = vendor, errors
+        super().__init__("; ".join(str(e) for e in errors))

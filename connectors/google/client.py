@@ -24,7 +24,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.errors import SourceRejected, SourceUnreachable, StreamRefused
 from connectors.http import RateBudget, call_with_retries
 from connectors.google.settings import GoogleSettings
 from connectors.secrets import read_secret
@@ -153,11 +153,14 @@ def translate_errors(stream: str, user: str, url: str) -> Iterator[None]:
     try:
         yield
     except HttpError as exc:
-        raise SourceRejected(VENDOR, stream, f"HTTP {exc.status_code} for {user}: {exc.reason}") from None
+        # A permission removed, a mailbox or calendar gone: for good (a rate-limit 403 was retried).
+        error = StreamRefused if exc.status_code in (401, 403, 404) else SourceRejected
+        raise error(VENDOR, stream, f"HTTP {exc.status_code} for {user}: {exc.reason}") from None
     except google.auth.exceptions.TransportError as exc:
         raise SourceUnreachable(VENDOR, stream, f"cannot reach the token endpoint ({_first(exc)})") from None
     except google.auth.exceptions.RefreshError as exc:
-        raise SourceRejected(VENDOR, stream, f"cannot obtain a token for {user}: {_first(exc)}") from None
+        # Revoked credentials (invalid_grant): no later try gets a token either.
+        raise StreamRefused(VENDOR, stream, f"cannot obtain a token for {user}: {_first(exc)}") from None
     except (httplib2.HttpLib2Error, OSError) as exc:
         raise SourceUnreachable(VENDOR, stream, f"cannot reach {url} ({_first(exc)})") from None
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import urllib3
 from hubspot import HubSpot
 
-from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.errors import SourceRejected, SourceUnreachable, StreamRefused
 from connectors.http import RateBudget, retry_policy
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.secrets import read_secret
@@ -73,7 +73,9 @@ def translate_errors(stream: str | None, url: str) -> Iterator[None]:
         status = getattr(exc, "status", None)
         if status is None:
             raise
-        raise SourceRejected(VENDOR, stream, f"HTTP {status}: {_api_message(exc)}") from None
+        # A token refused twice, a missing scope, an object type that is gone: for good.
+        error = StreamRefused if stream and status in (401, 403, 404) else SourceRejected
+        raise error(VENDOR, stream, f"HTTP {status}: {_api_message(exc)}") from None
 
 
 def _api_message(exc: Exception) -> str:

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
-from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.errors import SourceRejected, SourceUnreachable, StreamRefused
 from connectors.http import retry_policy
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import read_secret
@@ -117,7 +117,15 @@ def translate_errors(stream: str | None, url: str) -> Iterator[None]:
     except SalesforceAuthenticationFailed as exc:
         raise SourceRejected(VENDOR, stream, _refusal(exc)) from None
     except SalesforceError as exc:
-        raise SourceRejected(VENDOR, stream, f"HTTP {exc.status} from {exc.resource_name}: {_api_message(exc)}") from None
+        error = StreamRefused if stream and _refused_for_good(exc) else SourceRejected
+        raise error(VENDOR, stream, f"HTTP {exc.status} from {exc.resource_name}: {_api_message(exc)}") from None
+
+
+def _refused_for_good(exc: SalesforceError) -> bool:
+    """A deleted object or field, a missing permission, a session that logging in again did not
+    renew: asking again will not help. The daily API limit (403 too) resets; it is not one."""
+    codes = {e.get("errorCode") for e in exc.content if isinstance(e, dict)} if isinstance(exc.content, list) else set()
+    return exc.status in (400, 401, 403, 404) and "REQUEST_LIMIT_EXCEEDED" not in codes
 
 
 def _api_message(exc: SalesforceError) -> str:
