@@ -28,8 +28,13 @@ class StreamRefused(SourceRejected):
 
 
 class StreamsFailed(RuntimeError):
-    """Some streams of a source were refused (the others landed): one message naming each."""
+    """Some streams of a source were refused (the others landed): one line naming each, the
+    streams refused for the same reason (revoked credentials, say) together."""
 
     def __init__(self, vendor: str, errors: list[ConnectorError]):
         self.vendor, self.errors = vendor, errors
-        super().__init__("; ".join(str(e) for e in errors))
+        by_problem: dict[str, list[str]] = {}
+        for error in errors:
+            by_problem.setdefault(error.problem, []).append(f"'{error.stream}'")
+        super().__init__("; ".join(f"{vendor} stream{'s' if len(names) > 1 else ''} {', '.join(names)}: {problem}"
+                                   for problem, names in by_problem.items()))

@@ -22,8 +22,6 @@ from sandbox.faults import KINDS, FaultPlan
 from tests.conftest import running_sandbox, unthrottled_config
 from tests.warehouse_digest import assert_same, digest
 
-pytestmark = pytest.mark.slow
-
 SEED = 11
 # The logs of full re-reads: a fault-free sync has one per mailbox and calendar on its first run; an
 # expired historyId or syncToken adds the re-read it caused, which is what those tables are for.
@@ -50,6 +48,7 @@ def _run(config: Path, instance) -> None:
     assert outcome.success, outcome.error
 
 
+@pytest.mark.slow
 def test_a_sync_under_a_seeded_mix_of_every_fault_equals_a_fault_free_sync(tmp_path, monkeypatch, instance):
     with running_sandbox(tmp_path, monkeypatch, crm="both", google=True) as box:
         clean, faulty = _config(box, tmp_path, "clean"), _config(box, tmp_path, "faulty")
@@ -70,6 +69,48 @@ def test_a_sync_under_a_seeded_mix_of_every_fault_equals_a_fault_free_sync(tmp_p
         assert_same(got, expected, ignore=FULL_SYNC_LOGS)
         re_reads = injected["expired_history"] + injected["expired_sync_token"]
         assert sum(got[t][0] for t in FULL_SYNC_LOGS) == sum(expected[t][0] for t in FULL_SYNC_LOGS) + re_reads
+
+
+# ------------------------------------------------------------------ the plan itself (fast)
+
+def _decisions(plan: FaultPlan, requests: list[str]) -> list[str | None]:
+    return [plan.decide("hubspot", key, ("expired_token",)) for key in requests]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_fault_plan_is_a_pure_function_of_its_seed_and_caps_each_request(seed):
+    requests = [f"GET /crm/v3/objects/deals?after={i % 40}" for i in range(400)]
+    first = _decisions(FaultPlan(seed=seed, rate=0.3), requests)
+    assert first == _decisions(FaultPlan(seed=seed, rate=0.3), requests)
+    assert first != _decisions(FaultPlan(seed=seed + 100, rate=0.3), requests)
+    per_request = {}
+    for key, kind in zip(requests, first):
+        per_request[key] = per_request.get(key, 0) + (kind is not None)
+    assert max(per_request.values()) <= 2                 # every request gets through on its third try
+    assert {"expired_token", "rate_limited"} <= set(first)
+    # a 429 comes in a burst: a request refused first with 429 is refused again on its next try
+    tries: dict[str, list] = {}
+    for key, kind in zip(requests, first):
+        tries.setdefault(key, []).append(kind)
+    bursts = [t for t in tries.values() if [k for k in t if k][:1] == ["rate_limited"]]
+    assert bursts and all(t[t.index("rate_limited") + 1:][:1] in (["rate_limited"], []) for t in bursts)
+
+
+def test_the_control_endpoint_sets_a_plan_that_faults_real_requests(tmp_path, monkeypatch):
+    import requests
+
+    with running_sandbox(tmp_path, monkeypatch) as box:
+        session = requests.Session()
+        session.trust_env = False            # REQUESTS_CA_BUNDLE would override `verify`
+        session.verify = str(box.ca.ca_path)
+        url = box.salesforce.url
+        plan = {"seed": 1, "rate": 1.0, "kinds": ["server_error"], "retry_after": 0}
+        assert session.post(f"{url}/__sandbox/faults", json=plan).status_code == 200
+        statuses = [session.get(f"{url}/services/data").status_code for _ in range(3)]
+        assert statuses == [503, 503, 200]
+        assert session.get(f"{url}/__sandbox/faults").json()["injected"] == {"salesforce:server_error": 2}
+        assert session.post(f"{url}/__sandbox/faults", json={}).json() == {}
+        assert box.salesforce.faults is None
 
 
 # ------------------------------------------------------------------ permanent failures
@@ -94,6 +135,7 @@ def _raw_rows(outcome, vendor: str) -> int:
     return sum(n for asset, n in outcome.rows_by_asset.items() if asset.startswith(f"raw_{vendor}/"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["deleted_field", "missing_permission", "revoked_credentials"])
 def test_a_permanent_failure_stops_only_its_stream_and_leaves_every_cursor_intact(kind, tmp_path, monkeypatch,
                                                                                  instance):
@@ -103,14 +145,19 @@ def test_a_permanent_failure_stops_only_its_stream_and_leaves_every_cursor_intac
         _run(clean, instance)
         _run(broken, instance)
         box.advance(7)                       # every stream has changes to read
-        before = _cursors(_warehouse(broken))
+        before, published = _cursors(_warehouse(broken)), digest(_warehouse(broken))
 
         refuse(box, True)
         failed = run_job(broken, instance=instance)
         assert not failed.success
+        # A run with a refused stream republishes nothing: the model is not rebuilt without it.
+        assert_same(digest(_warehouse(broken)), published)
+        [(status,)] = _warehouse(broken).fetch("select status from dealsync_meta.runs where run_id = ?",
+                                               [failed.run_id])
+        assert status == "failed"
         [line] = [f for f in failed.failures if vendor in f]          # one line for the failing source
         for stream in streams:
-            assert f"{vendor} stream '{stream}'" in line and reason in line, line
+            assert f"'{stream}'" in line and line.count(f"{vendor} stream") >= 1 and reason in line, line
         assert not any(f"raw_{vendor}/{s}" in failed.rows_by_asset for s in streams)
         others = [v for v in ("salesforce", "hubspot", "google") if v != vendor]
         assert all(_raw_rows(failed, v) > 0 for v in others), failed.rows_by_asset
