@@ -11,7 +11,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import dlt
 from dlt.extract.exceptions import PipeException
@@ -55,7 +55,8 @@ def land(source: Any, destination: Any, dataset: str, pipeline_name: str,
     (StreamRefused) stops alone. The source is made again without it and its dependants, in a
     fresh working folder, so nothing of the refused stream is loaded and its cursor stays where
     the warehouse has it; the other streams land, and the result names what was refused."""
-    make = source if callable(source) and not hasattr(source, "resources") else (lambda: source)
+    remake = callable(source) and not hasattr(source, "resources")     # a DltSource is callable too
+    make = source if remake else (lambda: source)
     refused: dict[str, StreamRefused] = {}
     while True:
         selected = _without(make(), refused)
@@ -64,7 +65,7 @@ def land(source: Any, destination: Any, dataset: str, pipeline_name: str,
         try:
             rows = _run(selected, destination, dataset, pipeline_name, loader_file_format, workdir_root, progress)
         except _Refused as exc:
-            if exc.resource in refused or not callable(source):
+            if exc.resource in refused or not remake:
                 raise exc.error from None
             refused[exc.resource] = exc.error
             continue
