@@ -110,17 +110,24 @@ class FaultPlan:
 
 
 _BOUNDARY = re.compile(rb"boundary=\"?([^\";]+)")
-_CONTENT_ID = re.compile(rb"(?im)^content-id:.*$")
+# In a batch's parts: their ids, each part's access token (a fresh one every run) and Host (the
+# emulator's port).
+_VOLATILE_LINES = re.compile(rb"(?im)^(content-id|authorization|host):.*$")
+# In a token request: the signed assertion (it carries the time) and the secrets.
+_VOLATILE_FORM = {"assertion", "refresh_token", "client_secret", "client_assertion"}
 
 
 def request_key(method: str, raw_path: str, content_type: str, body: bytes) -> str:
     """A request as the plan sees it: method, path, sorted query and a digest of the body, with
-    what differs between two sends of the same request (a multipart boundary, batch part ids)
-    taken out."""
+    what differs between two sends of the same request taken out (a multipart boundary, batch
+    part ids and tokens, a token request's signed assertion)."""
     parts = urlsplit(raw_path)
     query = "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(parts.query, keep_blank_values=True)))
     match = _BOUNDARY.search(content_type.encode())
     if match:
         body = body.replace(match.group(1), b"")
-    body = _CONTENT_ID.sub(b"", body)
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
+        body = "&".join(f"{k}={v}" for k, v in sorted(form) if k not in _VOLATILE_FORM).encode()
+    body = _VOLATILE_LINES.sub(b"", body)
     return f"{method} {parts.path}?{query} {hashlib.sha256(body).hexdigest()[:16]}"

@@ -18,7 +18,7 @@ from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
 from pipeline_model.writer import writer_dir
-from sandbox.faults import KINDS, FaultPlan
+from sandbox.faults import KINDS, FaultPlan, request_key
 from tests.conftest import running_sandbox, unthrottled_config
 from tests.warehouse_digest import assert_same, digest
 
@@ -64,6 +64,7 @@ def test_a_sync_under_a_seeded_mix_of_every_fault_equals_a_fault_free_sync(tmp_p
                 injected[kind] = injected.get(kind, 0) + n
             if run == 1:
                 box.advance(7)
+        print(f"faults injected (seed {SEED}): {dict(sorted(injected.items()))}")
         assert set(injected) == set(KINDS), f"kinds never injected: {set(KINDS) - set(injected)}; {injected}"
         expected, got = digest(_warehouse(clean)), digest(_warehouse(faulty))
         assert_same(got, expected, ignore=FULL_SYNC_LOGS)
@@ -94,6 +95,22 @@ def test_a_fault_plan_is_a_pure_function_of_its_seed_and_caps_each_request(seed)
         tries.setdefault(key, []).append(kind)
     bursts = [t for t in tries.values() if [k for k in t if k][:1] == ["rate_limited"]]
     assert bursts and all(t[t.index("rate_limited") + 1:][:1] in (["rate_limited"], []) for t in bursts)
+
+
+def test_a_request_is_known_again_without_what_changes_between_two_sends():
+    batch = "multipart/mixed; boundary=\"===%s==\""
+    body = ("--===%s==\r\nContent-ID: <%s+1>\r\n\r\nGET /gmail/v1/users/me/messages/1\r\n"
+            "authorization: Bearer %s\r\nHost: 127.0.0.1:%s\r\n")
+    first = request_key("POST", "/batch/gmail/v1", batch % "1", (body % ("1", "a", "ya29.one", "4001")).encode())
+    again = request_key("POST", "/batch/gmail/v1", batch % "2", (body % ("2", "b", "ya29.two", "4002")).encode())
+    assert first == again
+    other = request_key("POST", "/batch/gmail/v1", batch % "2",
+                        (body % ("2", "b", "x", "4002")).replace("1\r", "2\r").encode())
+    assert other != first
+    form = "application/x-www-form-urlencoded"
+    assert request_key("POST", "/token", form, b"grant_type=jwt&assertion=signed-at-1") == \
+        request_key("POST", "/token", form, b"assertion=signed-at-2&grant_type=jwt")
+    assert request_key("GET", "/q?b=2&a=1", "", b"") == request_key("GET", "/q?a=1&b=2", "", b"")
 
 
 def test_the_control_endpoint_sets_a_plan_that_faults_real_requests(tmp_path, monkeypatch):
