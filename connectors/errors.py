@@ -20,3 +20,21 @@ class SourceUnreachable(ConnectorError):
 
 class SourceRejected(ConnectorError):
     """The server answered with an error that retrying will not fix."""
+
+
+class StreamRefused(SourceRejected):
+    """The vendor refuses one stream for good: revoked credentials, a deleted object or field,
+    a missing permission. That stream stops; the source's other streams still land."""
+
+
+class StreamsFailed(RuntimeError):
+    """Some streams of a source were refused (the others landed): one line naming each, the
+    streams refused for the same reason (revoked credentials, say) together."""
+
+    def __init__(self, vendor: str, errors: list[ConnectorError]):
+        self.vendor, self.errors = vendor, errors
+        by_problem: dict[str, list[str]] = {}
+        for error in errors:
+            by_problem.setdefault(error.problem, []).append(f"'{error.stream}'")
+        super().__init__("; ".join(f"{vendor} stream{'s' if len(names) > 1 else ''} {', '.join(names)}: {problem}"
+                                   for problem, names in by_problem.items()))

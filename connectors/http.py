@@ -24,7 +24,8 @@ class RetrySettings(BaseModel):
     backoff_seconds: float = Field(default=1.0, ge=0)
 
 
-def retry_policy(settings: RetrySettings, retry_posts: bool = False) -> Retry:
+def retry_policy(settings: RetrySettings, retry_posts: bool = False,
+                 statuses: tuple[int, ...] = (429, 500, 502, 503, 504)) -> Retry:
     """urllib3's retry: backoff on 429/5xx and dropped connections, honouring Retry-After.
 
     Error statuses are retried for reads only, unless `retry_posts` says a vendor's POSTs
@@ -34,7 +35,7 @@ def retry_policy(settings: RetrySettings, retry_posts: bool = False) -> Retry:
     """
     methods = {"GET", "HEAD"} | ({"POST"} if retry_posts else set())
     return Retry(total=settings.attempts, backoff_factor=settings.backoff_seconds,
-                 status_forcelist=(429, 500, 502, 503, 504), allowed_methods=frozenset(methods),
+                 status_forcelist=statuses, allowed_methods=frozenset(methods),
                  respect_retry_after_header=True, raise_on_status=False)
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.extract.exceptions import PipeException
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from connectors.errors import ConnectorError
+from connectors.errors import ConnectorError, StreamRefused
 
 os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
 # Merges go through raw_*_staging; empty it after each load rather than keep a second copy.
@@ -26,6 +27,7 @@ os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 @dataclass
 class LandingResult:
     rows_by_table: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, StreamRefused] = field(default_factory=dict)   # resource -> why it stopped
 
 
 def empty_table_marker() -> Any:
@@ -47,7 +49,53 @@ def land(source: Any, destination: Any, dataset: str, pipeline_name: str,
          progress: Any = None) -> LandingResult:
     """Run `source` into `dataset`. dlt's working folder is made under `workdir_root` (the
     writer's own folder, which the next run empties, so a killed run leaves nothing behind in
-    $TMPDIR); `progress` is a dlt collector (connectors.progress)."""
+    $TMPDIR); `progress` is a dlt collector (connectors.progress).
+
+    `source` may be a function that makes the source: then a stream the vendor refuses for good
+    (StreamRefused) stops alone. The source is made again without it and its dependants, in a
+    fresh working folder, so nothing of the refused stream is loaded and its cursor stays where
+    the warehouse has it; the other streams land, and the result names what was refused."""
+    remake = callable(source) and not hasattr(source, "resources")     # a DltSource is callable too
+    make = source if remake else (lambda: source)
+    refused: dict[str, StreamRefused] = {}
+    while True:
+        selected = _without(make(), refused)
+        if not selected.selected_resources:
+            return LandingResult({}, refused)
+        try:
+            rows = _run(selected, destination, dataset, pipeline_name, loader_file_format, workdir_root, progress)
+        except _Refused as exc:
+            if exc.resource in refused or not remake:
+                raise exc.error from None
+            refused[exc.resource] = exc.error
+            continue
+        return LandingResult(rows, refused)
+
+
+class _Refused(Exception):
+    def __init__(self, resource: str, error: StreamRefused):
+        self.resource, self.error = resource, error
+
+
+def _without(source: Any, refused: dict) -> Any:
+    """The source without the refused resources and those that read from them (transformers)."""
+    if not refused:
+        return source
+    keep = [name for name, resource in source.selected_resources.items() if not _reads_from(resource, refused)]
+    return source.with_resources(*keep)
+
+
+def _reads_from(resource: Any, names: dict) -> bool:
+    pipe = resource._pipe
+    while pipe is not None:
+        if pipe.name in names:
+            return True
+        pipe = pipe.parent
+    return False
+
+
+def _run(source: Any, destination: Any, dataset: str, pipeline_name: str, loader_file_format: str,
+         workdir_root: Path | None, progress: Any) -> dict[str, int]:
     if workdir_root is not None:
         workdir_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dealsync-dlt-", dir=workdir_root) as workdir:
@@ -57,8 +105,20 @@ def land(source: Any, destination: Any, dataset: str, pipeline_name: str,
             info = pipeline.run(source, loader_file_format=loader_file_format)
             _add_declared_columns(pipeline)
         except PipelineStepFailed as exc:
-            raise _root_cause(exc) from None
-        return LandingResult(_rows_loaded(pipeline, info))
+            cause, resource = _root_cause(exc), _failed_resource(exc)
+            if isinstance(cause, StreamRefused) and resource in source.selected_resources:
+                raise _Refused(resource, cause) from None
+            raise cause from None
+        return _rows_loaded(pipeline, info)
+
+
+def _failed_resource(exc: BaseException) -> str | None:
+    """The resource whose extraction raised, named by dlt's wrapper."""
+    while exc is not None:
+        if isinstance(exc, PipeException):
+            return exc.pipe_name
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _add_declared_columns(pipeline: Any) -> None:

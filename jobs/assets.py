@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import dagster as dg
 
+from connectors.errors import StreamsFailed
 from connectors.google.source import google_source
 from connectors.hubspot.source import hubspot_source
 from connectors.hubspot.streams import raw_tables as hubspot_tables
@@ -70,17 +71,23 @@ def _pull_asset(pull: Pull) -> dg.AssetsDefinition:
             return
         report = PullReport()
         warehouse = dealsync.warehouse()
-        result = land(pull.source(settings, report), warehouse.dlt_destination(), pull.dataset,
+        # A factory, so that a stream the vendor refuses for good can be left out and the rest landed.
+        result = land(lambda: pull.source(settings, report), warehouse.dlt_destination(), pull.dataset,
                       pipeline_name=f"dealsync_{pull.vendor}", loader_file_format=warehouse.loader_file_format,
                       workdir_root=dealsync.scratch_dir(), progress=StreamProgress(pull.vendor))
         log.info(f"{pull.vendor}: landed {sum(result.rows_by_table.values()):,} rows in "
                  f"{len(result.rows_by_table)} tables")
         for table in pull.tables:
+            if table in result.refused:
+                continue
             metadata = {"rows_landed": dg.MetadataValue.int(result.rows_by_table.get(table, 0))}
             if table in report.stopped_early:
                 metadata["stopped_early"] = dg.MetadataValue.text(report.stopped_early[table])
                 context.log.warning(f"{pull.dataset}.{table} stopped early: {report.stopped_early[table]}")
             yield dg.MaterializeResult(asset_key=_key(f"{pull.dataset}.{table}"), metadata=metadata)
+        if result.refused:
+            # The other streams landed; the step (and the run) still fails, naming each refusal.
+            raise StreamsFailed(pull.vendor, list(result.refused.values()))
 
     return _pull
 

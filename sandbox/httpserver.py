@@ -7,6 +7,8 @@ sandbox's local CA, one thread per connection, keep-alive, and a clean stop.
 
 from __future__ import annotations
 
+import json
+import select
 import socket
 import ssl
 import sys
@@ -14,7 +16,10 @@ import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from sandbox.faults import TRANSPORT, FaultPlan, request_key
 from sandbox.tls import LocalCA
+
+FAULTS_PATH = "/__sandbox/faults"
 
 
 @dataclass
@@ -33,12 +38,46 @@ class HttpsEmulator:
         self.url = ""
         self.world = None          # the sandbox.world.World it shares a clock with, if any
         self.requests_served = 0   # for tests that act at a point of a sync (a kill, say)
+        self.faults: FaultPlan | None = None   # seeded faults (sandbox/faults.py); None: none
         self._count_lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
     def handle(self, method: str, raw_path: str, headers, body: bytes) -> Response:
         raise NotImplementedError
+
+    # ----------------------------------------------------------------- faults
+
+    def vendor_fault_kinds(self, method: str, raw_path: str) -> tuple[str, ...]:
+        """The vendor faults (sandbox.faults.VENDOR) this request can meet."""
+        return ()
+
+    def vendor_fault(self, kind: str, method: str, raw_path: str, headers, body: bytes) -> Response:
+        """The answer to this request under vendor fault `kind`."""
+        raise NotImplementedError(kind)
+
+    def fault_response(self, status: int, headers: dict) -> Response:
+        """A transport fault's 503 or 429, in the vendor's error shape."""
+        return Response(status, json.dumps({"error": "sandbox fault"}).encode(), headers=headers)
+
+    def take_fault(self, method: str, raw_path: str, headers, body: bytes) -> str | None:
+        plan = self.faults
+        if plan is None or raw_path.startswith("/__sandbox/"):
+            return None
+        key = request_key(method, raw_path, headers.get("Content-Type") or "", body)
+        return plan.decide(self.name, key, self.vendor_fault_kinds(method, raw_path))
+
+    def _faults_control(self, method: str, body: bytes) -> Response:
+        """POST /__sandbox/faults {"seed": 1, "rate": 0.1, ...} sets a plan, {} removes it;
+        GET answers the plan and what it injected."""
+        if method == "POST":
+            try:
+                args = json.loads(body or b"{}")
+                self.faults = FaultPlan.from_json(args) if args else None
+            except (ValueError, TypeError) as exc:
+                return Response(400, json.dumps({"error": str(exc)}).encode())
+        plan = self.faults
+        return Response(200, json.dumps(plan.describe() if plan else {}).encode())
 
     def start(self):
         self._server = _Server((self.host, self.port), self)
@@ -129,9 +168,18 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         emulator = self.server.emulator
-        resp = emulator.handle(self.command, self.path, self.headers, body)
         with emulator._count_lock:
             emulator.requests_served += 1
+        if self.path.partition("?")[0] == FAULTS_PATH:
+            return self._send(emulator._faults_control(self.command, body))
+        fault = emulator.take_fault(self.command, self.path, self.headers, body)
+        if fault in TRANSPORT:
+            return self._transport_fault(fault, emulator, body)
+        if fault is not None:
+            return self._send(emulator.vendor_fault(fault, self.command, self.path, self.headers, body))
+        self._send(emulator.handle(self.command, self.path, self.headers, body))
+
+    def _send(self, resp: Response, cut_body_at: int | None = None) -> None:
         self.send_response(resp.status)
         for name, value in (resp.headers or {}).items():
             self.send_header(name, value)
@@ -140,7 +188,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(resp.body)))
         self.end_headers()
         if resp.status != 204:
-            self.wfile.write(resp.body)
+            self.wfile.write(resp.body[:cut_body_at])
+
+    def _transport_fault(self, kind: str, emulator: HttpsEmulator, body: bytes) -> None:
+        # Every transport fault but a refusal leaves the connection unusable, as it would be.
+        plan = emulator.faults
+        if kind in ("server_error", "rate_limited"):
+            status = 503 if kind == "server_error" else 429
+            return self._send(emulator.fault_response(status, {"Retry-After": f"{plan.retry_after:g}"}))
+        self.close_connection = True
+        if kind == "timeout":
+            # Wait for the client to give up and close (readable at EOF), rather than sleep blind.
+            select.select([self.connection], [], [], plan.hold_seconds)
+        elif kind == "truncated":
+            resp = emulator.handle(self.command, self.path, self.headers, body)
+            if resp.status != 204 and len(resp.body) > 1:
+                self._send(resp, cut_body_at=len(resp.body) // 2)
+                self.wfile.flush()
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 

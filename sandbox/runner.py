@@ -13,6 +13,7 @@ from typing import Sequence
 
 import json
 
+from sandbox.faults import FaultPlan
 from sandbox.google.emulator import GoogleEmulator
 from sandbox.hubspot.emulator import HubSpotEmulator
 from sandbox.org import SyntheticOrg
@@ -94,6 +95,13 @@ class Sandbox:
     def advance(self, days: float) -> dict[str, dict[str, int]]:
         """Move simulated time forward in every vendor at once (as POST /__sandbox/advance does)."""
         return self.world.advance(days)
+
+    def inject_faults(self, plan: "FaultPlan | None") -> "FaultPlan | None":
+        """Every emulator injects faults by this seeded plan from now on (None: no more faults);
+        over HTTP, POST /__sandbox/faults to each emulator does the same (sandbox/faults.py)."""
+        for emulator in self.emulators:
+            emulator.faults = plan
+        return plan
 
     def clock(self) -> dict[str, str]:
         """Where a reader (dealsync's metrics.as_of) finds the sandbox's clock: `now` in the

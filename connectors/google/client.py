@@ -8,6 +8,7 @@ first through ours, which trusts the configured CA bundle.
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 from googleapiclient.http import BatchHttpRequest
 
-from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.errors import SourceRejected, SourceUnreachable, StreamRefused
 from connectors.http import RateBudget, call_with_retries
 from connectors.google.settings import GoogleSettings
 from connectors.secrets import read_secret
@@ -50,21 +51,29 @@ class GoogleUser:
 
     def execute(self, request: Any) -> Any:
         self.budget.acquire()
-        return call_with_retries(request.execute, self.settings.retry, _transient, _retry_after)
+        return self._retried(request.execute)
+
+    def _retried(self, fn):
+        return call_with_retries(fn, self.settings.retry, _transient, _retry_after)
 
     def batch(self, requests: list[Any]) -> list[tuple[Any, HttpError | None]]:
         """Run requests as Gmail batches; (response, error) per request, in order.
 
-        A batch is not retried as a whole by the client: the parts that failed for a
-        transient reason (429, 5xx, rate-limit 403) are sent again, alone, after a wait.
+        A batch is not retried as a whole by the client: the batch request itself is retried
+        when it fails in transit, and then the parts that failed for a transient reason (429,
+        5xx, rate-limit 403) are sent again, alone, after a wait; parts refused with 401 (the
+        access token expired under the batch) after a token refresh.
         """
         results: dict[int, tuple[Any, HttpError | None]] = {}
         pending = list(range(len(requests)))
         for attempt in range(self.settings.retry.attempts + 1):
-            self._send_batch(requests, pending, results)
-            failed = [i for i in pending if results[i][1] is not None and _transient(results[i][1])]
+            self._retried(lambda: self._send_batch(requests, pending, results))
+            expired = [i for i in pending if _status(results[i][1]) == 401]
+            failed = [i for i in pending if _transient(results[i][1]) or i in expired]
             if not failed or attempt == self.settings.retry.attempts:
                 break
+            if expired:
+                self._fresh_token(force=True)
             time.sleep(max([_retry_after(results[i][1]) or 0 for i in failed] +
                            [self.settings.retry.backoff_seconds * 2 ** attempt]))
             pending = failed
@@ -79,12 +88,24 @@ class GoogleUser:
             batch.add(requests[i], request_id=str(i))
         batch.execute(http=self.http)
 
-    def _fresh_token(self) -> None:
-        if not self.credentials.valid:
-            self.credentials.refresh(_refresh_request(self.settings))
+    def _fresh_token(self, force: bool = False) -> None:
+        if force or not self.credentials.valid:
+            self._retried(lambda: self.credentials.refresh(_refresh_request(self.settings)))
 
 
-def _transient(exc: BaseException) -> bool:
+def _status(exc: BaseException | None) -> int | None:
+    return exc.status_code if isinstance(exc, HttpError) else None
+
+
+def _transient(exc: BaseException | None) -> bool:
+    """A failure that a later try may not meet: a dropped, timed-out or truncated exchange, a
+    token endpoint out of reach, 429, 5xx, or a rate-limit 403. A refused connection is not
+    (nothing listens there), nor is anything the server said on purpose."""
+    if isinstance(exc, ConnectionRefusedError):
+        return False
+    if isinstance(exc, (OSError, http.client.HTTPException, httplib2.HttpLib2Error,
+                        google.auth.exceptions.TransportError)):
+        return not isinstance(exc, httplib2.ServerNotFoundError)
     if not isinstance(exc, HttpError):
         return False
     if exc.status_code in (429, 500, 502, 503, 504):
@@ -132,11 +153,14 @@ def translate_errors(stream: str, user: str, url: str) -> Iterator[None]:
     try:
         yield
     except HttpError as exc:
-        raise SourceRejected(VENDOR, stream, f"HTTP {exc.status_code} for {user}: {exc.reason}") from None
+        # A permission removed, a mailbox or calendar gone: for good (a rate-limit 403 was retried).
+        error = StreamRefused if exc.status_code in (401, 403, 404) else SourceRejected
+        raise error(VENDOR, stream, f"HTTP {exc.status_code} for {user}: {exc.reason}") from None
     except google.auth.exceptions.TransportError as exc:
         raise SourceUnreachable(VENDOR, stream, f"cannot reach the token endpoint ({_first(exc)})") from None
     except google.auth.exceptions.RefreshError as exc:
-        raise SourceRejected(VENDOR, stream, f"cannot obtain a token for {user}: {_first(exc)}") from None
+        # Revoked credentials (invalid_grant): no later try gets a token either.
+        raise StreamRefused(VENDOR, stream, f"cannot obtain a token for {user}: {_first(exc)}") from None
     except (httplib2.HttpLib2Error, OSError) as exc:
         raise SourceUnreachable(VENDOR, stream, f"cannot reach {url} ({_first(exc)})") from None
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator
 import urllib3
 from hubspot import HubSpot
 
-from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.errors import SourceRejected, SourceUnreachable, StreamRefused
 from connectors.http import RateBudget, retry_policy
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.secrets import read_secret
@@ -27,7 +27,7 @@ class HubSpotClient:
     def __init__(self, settings: HubSpotSettings):
         self.settings = settings
         self.url = str(settings.host).rstrip("/")
-        token = read_secret(settings.access_token_env, "HubSpot private-app access token")
+        token = self._token()
         options: dict[str, Any] = {"host": self.url, "retry": retry_policy(settings.retry, retry_posts=True)}
         if settings.ca_bundle:
             options["ssl_ca_cert"] = str(settings.ca_bundle)
@@ -38,7 +38,26 @@ class HubSpotClient:
     def call(self, stream: str, fn: Callable[..., Any], *args, search: bool = False, **kwargs) -> Any:
         (self._searches if search else self._calls).acquire()
         with translate_errors(stream, self.url):
+            try:
+                return fn(*args, _request_timeout=self.settings.timeout_seconds, **kwargs)
+            except Exception as exc:
+                if getattr(exc, "status", None) != 401:
+                    raise
+            # An expired or rotated token: read it again from its variable and try once more;
+            # a second 401 is a refusal for good.
+            self._reauthenticate(fn)
             return fn(*args, _request_timeout=self.settings.timeout_seconds, **kwargs)
+
+    def _token(self):
+        return read_secret(self.settings.access_token_env, "HubSpot private-app access token")
+
+    def _reauthenticate(self, fn: Callable[..., Any]) -> None:
+        token = self._token().get_secret_value()
+        self.api.access_token = token
+        # `fn` is bound to an API object that copied the token when it was made.
+        bound = getattr(fn, "__self__", None)
+        if bound is not None and hasattr(bound, "api_client"):
+            bound.api_client.configuration.access_token = token
 
 
 @contextmanager
@@ -54,7 +73,9 @@ def translate_errors(stream: str | None, url: str) -> Iterator[None]:
         status = getattr(exc, "status", None)
         if status is None:
             raise
-        raise SourceRejected(VENDOR, stream, f"HTTP {status}: {_api_message(exc)}") from None
+        # A token refused twice, a missing scope, an object type that is gone: for good.
+        error = StreamRefused if stream and status in (401, 403, 404) else SourceRejected
+        raise error(VENDOR, stream, f"HTTP {status}: {_api_message(exc)}") from None
 
 
 def _api_message(exc: Exception) -> str:

@@ -170,19 +170,35 @@ def _history(client: HubSpotClient, stream: ObjectStream):
     table = f"{stream.name.removesuffix('s')}_property_history"
     batch = client.api.crm.objects.batch_api
 
+    def read(ids: list[str]) -> Any:
+        request = BatchReadInputSimplePublicObjectId(inputs=[{"id": i} for i in ids], properties=[],
+                                                     properties_with_history=list(stream.history))
+        return client.call(table, batch.read, stream.name, request, archived=False)
+
     @dlt.transformer(name=table, write_disposition=_REPLACE_LINKS, merge_key="record_id",
                      columns={"value": {"data_type": "text"}, "rejected_value": {"data_type": "text"}})
     def history(rows: list[dict]) -> Iterator[dict]:
         for ids in _chunks(_ids(rows), HISTORY_BATCH):
-            request = BatchReadInputSimplePublicObjectId(inputs=[{"id": i} for i in ids], properties=[],
-                                                         properties_with_history=list(stream.history))
-            result = client.call(table, batch.read, stream.name, request, archived=False)
-            for obj in result.results:
+            for obj in _batch_read(read, ids, client.settings.retry.attempts):
                 for prop, values in (obj.properties_with_history or {}).items():
                     for v in values:
                         yield _history_row(stream, obj.id, prop, v)
 
     return history
+
+
+def _batch_read(read: Callable[[list[str]], Any], ids: list[str], attempts: int) -> list:
+    """Every object a batch read returns. The ids a 207 answer reports it could not get are
+    asked for again, a few times: HubSpot reports records it could not read at that moment
+    that way. Ids still missing then are records deleted since they were listed."""
+    results, pending = [], ids
+    for _ in range(attempts + 1):
+        result = read(pending)
+        results += result.results
+        pending = [i for error in (getattr(result, "errors", None) or []) for i in (error.context or {}).get("ids", [])]
+        if not pending:
+            break
+    return results
 
 
 def _history_row(stream: ObjectStream, record_id: str, prop: str, version: Any) -> dict:

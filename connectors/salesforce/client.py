@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
-from connectors.errors import SourceRejected, SourceUnreachable
+from connectors.errors import SourceRejected, SourceUnreachable, StreamRefused
 from connectors.http import retry_policy
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.secrets import read_secret
@@ -27,21 +27,34 @@ _DEFAULT_LOGIN = "https://login.salesforce.com"
 
 
 class _Session(requests.Session):
-    def __init__(self, settings: SalesforceSettings, login_rewrite: str | None):
+    def __init__(self, settings: SalesforceSettings, login_base: str, login_rewrite: str | None):
         super().__init__()
         self._timeout = settings.timeout_seconds
+        self._attempts = settings.retry.attempts
         self._login_rewrite = login_rewrite
+        self._soap = f"{login_rewrite or login_base}/services/Soap/"
         if settings.ca_bundle:
             # REQUESTS_CA_BUNDLE in the environment would otherwise override `verify`.
             self.trust_env = False
             self.verify = str(settings.ca_bundle)
         self.mount("https://", HTTPAdapter(max_retries=retry_policy(settings.retry)))
+        # SOAP login may be sent again (a second login only opens a second session), but not
+        # on a 500: that is Salesforce's answer to a wrong password.
+        self.mount(self._soap, HTTPAdapter(max_retries=retry_policy(settings.retry, retry_posts=True,
+                                                                   statuses=(429, 502, 503, 504))))
 
     def request(self, method, url, *args, **kwargs):
         if self._login_rewrite and url.startswith(_DEFAULT_LOGIN):
             url = self._login_rewrite + url[len(_DEFAULT_LOGIN):]
         kwargs.setdefault("timeout", self._timeout)
-        return super().request(method, url, *args, **kwargs)
+        for attempt in range(self._attempts + 1):
+            try:
+                return super().request(method, url, *args, **kwargs)
+            except requests.exceptions.ChunkedEncodingError:
+                # An answer cut off mid-body: urllib3's retries end with the headers, so read
+                # calls (and login) are sent again here.
+                if attempt == self._attempts or not (method == "GET" or url.startswith(self._soap)):
+                    raise
 
 
 def _login_domain(login_url: str) -> tuple[str, str | None]:
@@ -55,7 +68,7 @@ def _login_domain(login_url: str) -> tuple[str, str | None]:
 def connect(settings: SalesforceSettings) -> Salesforce:
     """A logged-in client. Raises SourceUnreachable / SourceRejected with a clear message."""
     domain, rewrite = _login_domain(str(settings.login_url))
-    session = _Session(settings, rewrite)
+    session = _Session(settings, f"https://{domain}.salesforce.com", rewrite)
     with translate_errors(stream=None, url=str(settings.login_url)):
         if settings.auth.method == "password":
             return _password_login(settings, domain, session)
@@ -104,7 +117,15 @@ def translate_errors(stream: str | None, url: str) -> Iterator[None]:
     except SalesforceAuthenticationFailed as exc:
         raise SourceRejected(VENDOR, stream, _refusal(exc)) from None
     except SalesforceError as exc:
-        raise SourceRejected(VENDOR, stream, f"HTTP {exc.status} from {exc.resource_name}: {_api_message(exc)}") from None
+        error = StreamRefused if stream and _refused_for_good(exc) else SourceRejected
+        raise error(VENDOR, stream, f"HTTP {exc.status} from {exc.resource_name}: {_api_message(exc)}") from None
+
+
+def _refused_for_good(exc: SalesforceError) -> bool:
+    """A deleted object or field, a missing permission, a session that logging in again did not
+    renew: asking again will not help. The daily API limit (403 too) resets; it is not one."""
+    codes = {e.get("errorCode") for e in exc.content if isinstance(e, dict)} if isinstance(exc.content, list) else set()
+    return exc.status in (400, 401, 403, 404) and "REQUEST_LIMIT_EXCEEDED" not in codes
 
 
 def _api_message(exc: SalesforceError) -> str:

@@ -17,7 +17,7 @@ import dlt
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceRefusedRequest
 
-from connectors.errors import SourceRejected
+from connectors.errors import StreamRefused
 from connectors.landing import empty_table_marker
 from connectors.report import PullReport
 from connectors.text import clean
@@ -39,8 +39,23 @@ def salesforce_source(settings: SalesforceSettings, streams: tuple[Stream, ...] 
     sf = connect(settings)
     budget = _ApiBudget(sf, settings.max_api_usage_percent, report or PullReport())
     for stream in streams:
-        field_types = _describe(sf, stream, str(settings.login_url))
+        try:
+            field_types = _describe(sf, stream, str(settings.login_url))
+        except StreamRefused as exc:
+            yield _refused(stream, exc)
+            continue
         yield _resource(sf, stream, field_types, settings.start_date, budget)
+
+
+def _refused(stream: Stream, error: StreamRefused):
+    """A stream whose describe was refused: reading it raises the refusal, so landing stops this
+    stream alone (connectors.landing), as it does any stream refused while it reads."""
+    @dlt.resource(name=stream.name, primary_key="Id", write_disposition="merge")
+    def refused() -> Iterator[dict]:
+        raise error
+        yield
+
+    return refused
 
 
 class _ApiBudget:
@@ -71,7 +86,7 @@ def _describe(sf: Salesforce, stream: Stream, url: str) -> dict[str, str]:
         described = {f["name"]: f["type"] for f in getattr(sf, stream.sobject).describe()["fields"]}
     missing = [f for f in stream.fields if f not in described]
     if missing:
-        raise SourceRejected(VENDOR, stream.name,
+        raise StreamRefused(VENDOR, stream.name,
                              f"{stream.sobject} has no field(s) {', '.join(missing)} in this org "
                              "(or the integration user cannot see them: check field-level security)")
     return {f: described[f] for f in (*stream.fields, *stream.optional) if f in described}

@@ -90,6 +90,7 @@ class Auth:
         self._known_user = known_user
         self._lock = threading.Lock()
         self._accounts: dict[str, _ServiceAccount] = {}
+        self.revoked_keys: set[str] = set()       # deleted service-account keys (sandbox switch)
         self._clients: dict[str, _OAuthClient] = {}
         self._refresh_tokens: dict[str, str] = {}        # refresh token -> client_id
         self._access: dict[str, tuple[Principal, float]] = {}
@@ -216,6 +217,8 @@ class Auth:
             account = self._accounts.get(claims.get("iss") or "")
         if account is None:
             raise OAuthError(400, "invalid_grant", "Invalid grant: account not found")
+        if account.key_id in self.revoked_keys:       # what Google answers for a deleted key
+            raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.")
         if header.get("alg") != "RS256" or header.get("kid", account.key_id) != account.key_id:
             raise OAuthError(400, "invalid_grant", "Invalid JWT Signature.")
         try:

@@ -96,6 +96,16 @@ class GoogleEmulator(HttpsEmulator):
         """The refresh token stops working (invalid_grant), as when a user revokes access."""
         self.auth.revoke(refresh_token)
 
+    def revoke_service_accounts(self, revoked: bool = True) -> None:
+        """Every service-account key is deleted in the Cloud console (or restored): token requests
+        signed with it answer invalid_grant, and the access tokens issued with it stop working."""
+        keys = {a.key_id for a in self.auth._accounts.values()}
+        if revoked:
+            self.auth.revoked_keys |= keys
+            self.expire_tokens()
+        else:
+            self.auth.revoked_keys -= keys
+
     def expire_tokens(self) -> None:
         """Every access token issued so far answers 401; clients must refresh through /token."""
         self.auth.expire_tokens()
@@ -234,7 +244,35 @@ class GoogleEmulator(HttpsEmulator):
         entry.user = principal.user
         return json_response(200, payload)
 
-    def _batch(self, method, raw_path, headers, body, entry) -> Response:
+    # Seeded faults (sandbox/faults.py): expired access tokens, historyIds and syncTokens, batch parts.
+    def vendor_fault_kinds(self, method: str, raw_path: str) -> tuple[str, ...]:
+        path, _, query = raw_path.partition("?")
+        if path in BATCH_LIMITS:
+            return ("partial_batch",)
+        api, kind, _ = _classify(method, path)
+        if api == "other":
+            return ()
+        specific = {"history.list": "expired_history"}.get(kind)
+        if kind == "events.list" and "syncToken=" in query:
+            specific = "expired_sync_token"
+        return ("expired_token", specific) if specific else ("expired_token",)
+
+    def vendor_fault(self, kind: str, method: str, raw_path: str, headers, body: bytes) -> Response:
+        if kind == "expired_history":
+            return ApiError(404, "notFound", "Requested entity was not found.").response()
+        if kind == "expired_sync_token":
+            return ApiError(410, "fullSyncRequired", "Sync token is no longer valid, a full sync is required.").response()
+        if kind == "expired_token":
+            self.expire_tokens()
+            return self.handle(method, raw_path, headers, body)
+        entry = LoggedRequest(method, raw_path.partition("?")[0], "batch", "batch")
+        return self._logged(entry, lambda e: self._batch(method, raw_path, headers, body, e, fail_part=True))
+
+    def fault_response(self, status: int, headers: dict) -> Response:
+        reason = "rateLimitExceeded" if status == 429 else "backendError"
+        return ApiError(status, reason, "sandbox fault: try again later", headers=headers).response()
+
+    def _batch(self, method, raw_path, headers, body, entry, fail_part: bool = False) -> Response:
         fault = self._take_fault(raw_path, api_call=False)
         if fault:
             raise _fault_error(fault)
@@ -251,6 +289,9 @@ class GoogleEmulator(HttpsEmulator):
         entry.user = self._user_of(outer_auth)
         answers = [(p.content_id, self.api_call(p.method, p.raw_path, p.headers.get("authorization") or outer_auth,
                                                 p.body, in_batch=True)) for p in parts]
+        if fail_part and answers:          # one part of the batch fails on its own, the rest succeed
+            middle = len(answers) // 2
+            answers[middle] = (answers[middle][0], ApiError(503, "backendError", "Backend Error").response())
         return batch.render(answers)
 
     def _user_of(self, authorization: str | None) -> str | None:

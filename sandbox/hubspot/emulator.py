@@ -138,6 +138,7 @@ class HubSpotEmulator(HttpsEmulator):
         self._token = access_token
         self._retired: set[str] = set()
         self._faults: list[dict] = []
+        self.missing_scopes: set[str] = set()    # object types the private app may no longer read
         self._lock = threading.Lock()
         self._ids = None
 
@@ -204,6 +205,44 @@ class HubSpotEmulator(HttpsEmulator):
             self._faults.append({"status": status, "times": times, "retry_after": retry_after,
                                  "path_contains": path_contains})
 
+    def revoke_scope(self, object_type: str, revoked: bool = True) -> None:
+        """The private app loses its read scope for one object type (crm.objects.<type>.read):
+        every call on that type answers 403 MISSING_SCOPES, as HubSpot does."""
+        (self.missing_scopes.add if revoked else self.missing_scopes.discard)(object_type)
+
+    def _check_scope(self, segments: list[str]) -> None:
+        # /crm/v3/objects/{type}/..., /crm/v4/associations/{type}/...
+        kind = segments[3] if len(segments) > 3 and segments[:1] == ["crm"] else None
+        if kind in self.missing_scopes:
+            raise HubSpotError(403, "This app hasn't been granted all required scopes to make this call. Read "
+                               "more about required scopes here: https://developers.hubspot.com/scopes.",
+                               "MISSING_SCOPES", errors=[{"message": "One or more of the following scopes are "
+                                                          "required.", "context": {"requiredScopes": [
+                                                              f"crm.objects.{kind}.read"]}}])
+
+    # Seeded faults (sandbox/faults.py): an expired token, a batch read that fails for some ids.
+    def vendor_fault_kinds(self, method: str, raw_path: str) -> tuple[str, ...]:
+        if not raw_path.startswith("/crm/"):
+            return ()
+        path = raw_path.partition("?")[0]
+        batch_read = method == "POST" and path.startswith("/crm/v3/objects/") and path.endswith("/batch/read")
+        return ("expired_token", "partial_batch") if batch_read else ("expired_token",)
+
+    def vendor_fault(self, kind: str, method: str, raw_path: str, headers, body: bytes) -> Response:
+        if kind == "expired_token":
+            error = HubSpotError(401, "The OAuth token used to make this call expired 0 hour(s) ago.",
+                                 "EXPIRED_AUTHENTICATION")
+            return _json(401, error.body(correlation_id()))
+        resp = self.handle(method, raw_path, headers, body)
+        return _partial(resp) if resp.status == 200 else resp
+
+    def fault_response(self, status: int, headers: dict) -> Response:
+        if status == 429:
+            error = RateLimitError("TEN_SECONDLY_ROLLING", headers)
+        else:
+            error = HubSpotError(status, _FAULT_MESSAGES.get(status, "Injected sandbox failure"), headers=headers)
+        return _json(status, error.body(correlation_id()), error.headers)
+
     def rate_limit(self, per_second: int | None, daily: int | None = None,
                    search_per_second: int | None = None) -> None:
         """Enforce HubSpot-style limits (None = unlimited); exceeding them gives real 429s."""
@@ -239,6 +278,7 @@ class HubSpotEmulator(HttpsEmulator):
         if segments[:1] == ["__sandbox"]:
             return self._control(method, segments[1:], body)
         self._authenticate(headers)
+        self._check_scope(segments)
         self._inject_fault("/" + "/".join(segments))
         with self._lock:
             rate_headers = self.limiter.admit(is_search=entry.kind == "search", day=self.now.date())
@@ -304,6 +344,20 @@ class HubSpotEmulator(HttpsEmulator):
 _FAULT_MESSAGES = {500: "internal error", 502: "Bad Gateway", 503: "Service Unavailable",
                    504: "Gateway Timeout", 403: "This app hasn't been granted all required scopes to make this call.",
                    409: "Conflict", 400: "There was a problem with the request."}
+
+
+def _partial(resp: Response) -> Response:
+    """A batch read's answer as a 207: the second half of the ids reported not found."""
+    payload = json.loads(resp.body)
+    results = payload.get("results") or []
+    keep, lost = results[:len(results) // 2], results[len(results) // 2:]
+    if not lost:
+        return resp
+    error = {"status": "error", "category": "OBJECT_NOT_FOUND",
+             "message": "Could not get some objects, they may be deleted or not exist. Check that ids are valid.",
+             "context": {"ids": [r["id"] for r in lost]}, "errors": [], "links": {}}
+    payload.update(results=keep, numErrors=1, errors=[error])
+    return _json(207, payload, resp.headers)
 
 
 def _control_args(body: bytes) -> dict:

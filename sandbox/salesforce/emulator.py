@@ -221,6 +221,8 @@ class SalesforceEmulator(HttpsEmulator):
         self._issued: list[str] = []   # every session ever handed out, for tests that hunt for leaks
         self._api_usage = 0
         self._faults: list[list] = []
+        self.hidden_fields: set[tuple[str, str]] = set()   # (sobject, field) gone from describe and SOQL
+        self.denied_objects: set[str] = set()              # sobjects the API user may not read
         self._ids = itertools.count(FIRST_WRITE_ID)
         self.bulk_jobs: OrderedDict[str, BulkJob] = OrderedDict()
 
@@ -272,6 +274,38 @@ class SalesforceEmulator(HttpsEmulator):
         e.g. 'queryMore' to fail mid-stream) answer with this error instead."""
         with self._lock:
             self._faults.append([status, error_code, message, times, retry_after, kind])
+
+    # Permanent failures, for tests of a stream that stops for good while the others go on.
+    def hide_field(self, sobject: str, field: str, hidden: bool = True) -> None:
+        """The field is gone from the object (deleted, or hidden by field-level security):
+        describe leaves it out and SOQL naming it answers INVALID_FIELD."""
+        (self.hidden_fields.add if hidden else self.hidden_fields.discard)((sobject, field))
+
+    def deny_object(self, sobject: str, denied: bool = True) -> None:
+        """The API user loses read access to the object: describe and queries answer 403."""
+        (self.denied_objects.add if denied else self.denied_objects.discard)(sobject)
+
+    def _check_access(self, sobject: str | None, soql_text: str | None = None) -> None:
+        if sobject in self.denied_objects:
+            raise ApiError(403, "INSUFFICIENT_ACCESS", f"insufficient access rights on object {sobject}")
+        for obj, field in self.hidden_fields:
+            if obj == sobject and soql_text and re.search(rf"\b{field}\b", soql_text, re.IGNORECASE):
+                raise ApiError(400, "INVALID_FIELD", f"No such column '{field}' on entity '{obj}'. If you are "
+                               "attempting to use a custom field, be sure to append the '__c' after the custom "
+                               "field name. Please reference your WSDL or the describe call for the appropriate "
+                               "names.")
+
+    # Seeded faults (sandbox/faults.py): a session that expires under the client.
+    def vendor_fault_kinds(self, method: str, raw_path: str) -> tuple[str, ...]:
+        return ("expired_session",) if raw_path.startswith("/services/data/v") else ()
+
+    def vendor_fault(self, kind: str, method: str, raw_path: str, headers, body: bytes) -> _Response:
+        self.expire_sessions()
+        return self.handle(method, raw_path, headers, body)
+
+    def fault_response(self, status: int, headers: dict) -> _Response:
+        code = "REQUEST_LIMIT_EXCEEDED" if status == 429 else "SERVER_UNAVAILABLE"
+        return _json(status, [{"message": "sandbox fault: try again later", "errorCode": code}], headers)
 
     @property
     def api_usage(self) -> int:
@@ -509,6 +543,9 @@ class _RestCall:
             if not text.strip():
                 raise ApiError(400, "MALFORMED_QUERY", "A query string must be provided as the q parameter")
             self.entry.soql = text
+            found = re.search(r"\bFROM\s+(\w+)", text, re.IGNORECASE)
+            obj = self.store.sobject(found.group(1)) if found else None
+            self.emu._check_access(obj.name if obj else None, text)
             page = self.store.query(text, include_deleted=include_deleted, batch_size=batch or 2000,
                                     now=self.emu.now, version=self.version)
         return self.query_response(page)
@@ -533,6 +570,7 @@ class _RestCall:
         if obj is None:
             raise ApiError(404, *_NOT_FOUND)
         self.entry.sobject = obj.name
+        self.emu._check_access(obj.name)
         if len(seg) == 2:
             if self.method == "POST":
                 return self.create(obj)
@@ -564,7 +602,8 @@ class _RestCall:
         }
 
     def describe(self, obj: SObject) -> dict:
-        return {**self.object_summary(obj), "fields": [self.describe_field(obj, f) for f in obj.fields]}
+        fields = [f for f in obj.fields if (obj.name, f.name) not in self.emu.hidden_fields]
+        return {**self.object_summary(obj), "fields": [self.describe_field(obj, f) for f in fields]}
 
     def describe_field(self, obj: SObject, fld: Field) -> dict:
         writable = _writable(obj.name, fld.name)
