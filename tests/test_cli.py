@@ -56,10 +56,13 @@ def test_sandbox_write_config_then_run_then_advance_then_run(tmp_path):
         assert first.returncode == 0, first.stderr
         assert "raw_salesforce.opportunities" in first.stdout and "win_rate_by_count" in first.stdout
         assert (tmp_path / ".dealsync" / "warehouse.duckdb").exists()
-        # Progress per stream on the terminal and in the log file, and no Dagster traceback.
-        progress = re.compile(r"salesforce \w+: [\d,]+ records")
-        assert progress.search(first.stdout + first.stderr), first.stdout + first.stderr
-        assert progress.search((tmp_path / ".dealsync" / "logs" / "dealsync.log").read_text())
+        # Progress per stream (records, pages) on the terminal and in the log file, and no
+        # Dagster traceback.
+        log_file = (tmp_path / ".dealsync" / "logs" / "dealsync.log").read_text()
+        for stream in ("salesforce opportunities", "google gmail_messages", "google calendar_events"):
+            progress = re.compile(rf"{stream}: [1-9][\d,]* records, [1-9][\d,]* pages?")
+            assert progress.search(first.stdout + first.stderr), first.stdout + first.stderr
+            assert progress.search(log_file)
         assert "Traceback" not in first.stdout + first.stderr
 
         salesforce = written["sources"]["salesforce"]

@@ -3,6 +3,8 @@ incremental through search; past search's 10,000-result cap; through 429 bursts.
 
 from __future__ import annotations
 
+import logging
+import re
 from datetime import timedelta
 
 import pytest
@@ -47,11 +49,15 @@ def _assert_raw_matches(box, config_path):
         assert archived == {i for i, r in truth.items() if r["archived"]}, kind
 
 
-def test_full_then_incremental_sync_through_search(hubspot_box, hubspot_config, instance):
+def test_full_then_incremental_sync_through_search(hubspot_box, hubspot_config, instance, caplog):
     emulator = hubspot_box.hubspot
+    caplog.set_level(logging.INFO, logger="dealsync.progress")
     first = run_job(hubspot_config, job="sync", instance=instance)
     assert first.success, first.error
     assert {r.kind for r in emulator.request_log if r.object_type == "deals"} >= {"list", "batch_read", "associations"}
+    # Each stream's progress counts its records and the pages (requests) it read.
+    for stream in ("owners", "companies", "contacts", "deals", "deal_property_history"):
+        assert re.search(rf"hubspot {stream}: [1-9][\d,]* records, [1-9][\d,]* pages?", caplog.text), caplog.text
     _assert_raw_matches(hubspot_box, hubspot_config)
 
     cursor = max(r["updatedAt"] for r in _truth(hubspot_box.org, hubspot_box.now, "deals").values())

@@ -25,6 +25,7 @@ from googleapiclient.errors import HttpError
 
 from connectors.google.client import GoogleUser, translate_errors
 from connectors.google.settings import GoogleSettings
+from connectors.progress import page_read
 from connectors.rejections import rejected_text
 from connectors.text import clean, clean_row
 
@@ -94,6 +95,7 @@ def _gmail_full(user: GoogleUser, query: str, synced_at: datetime) -> tuple[list
     while True:
         page = user.execute(user.gmail.users().messages().list(userId="me", q=query or None, maxResults=LIST_PAGE,
                                                                pageToken=token))
+        page_read("gmail_messages")
         ids += [m["id"] for m in page.get("messages", [])]
         token = page.get("nextPageToken")
         if not token:
@@ -109,6 +111,7 @@ def _gmail_changes(user: GoogleUser, start: str, synced_at: datetime) -> tuple[l
             page = user.execute(user.gmail.users().history().list(
                 userId="me", startHistoryId=start, historyTypes=["messageAdded", "messageDeleted"],
                 maxResults=LIST_PAGE, pageToken=token))
+            page_read("gmail_messages")
             for record in page.get("history", []):
                 added += [m["message"]["id"] for m in record.get("messagesAdded", [])]
                 deleted |= {m["message"]["id"] for m in record.get("messagesDeleted", [])}
@@ -131,7 +134,9 @@ def _fetch_headers(user: GoogleUser, ids: list[str], synced_at: datetime) -> lis
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
         requests = [messages.get(userId="me", id=i, format="metadata", metadataHeaders=list(HEADERS)) for i in chunk]
-        for message_id, (message, error) in zip(chunk, user.batch(requests)):
+        replies = user.batch(requests)
+        page_read("gmail_messages")
+        for message_id, (message, error) in zip(chunk, replies):
             if error is not None and error.status_code == 404:   # deleted between listing and fetching
                 rows.append(_deleted_message(user.user, message_id, synced_at))
             elif error is not None:
@@ -200,6 +205,7 @@ def _events(user: GoogleUser, calendar_id: str, params: dict, synced_at: datetim
         while True:
             page = user.execute(events.list(calendarId=calendar_id, singleEvents=True, showDeleted=True,
                                             maxResults=2500, pageToken=page_token, **params))
+            page_read("calendar_events")
             rows += [_event_row(calendar_id, e, synced_at) for e in page.get("items", [])]
             page_token = page.get("nextPageToken")
             if not page_token:

@@ -15,6 +15,7 @@ from hubspot import HubSpot
 
 from connectors.errors import SourceRejected, SourceUnreachable, StreamRefused
 from connectors.http import RateBudget, retry_policy
+from connectors.progress import page_read
 from connectors.hubspot.settings import HubSpotSettings
 from connectors.secrets import read_secret
 
@@ -36,7 +37,9 @@ class HubSpotClient:
         self._searches = RateBudget(settings.search_requests_per_second)
 
     def call(self, stream: str, fn: Callable[..., Any], *args, search: bool = False, **kwargs) -> Any:
+        """One request (a page of `stream`, the table it lands in), paced and translated."""
         (self._searches if search else self._calls).acquire()
+        page_read(stream)
         with translate_errors(stream, self.url):
             try:
                 return fn(*args, _request_timeout=self.settings.timeout_seconds, **kwargs)

@@ -19,6 +19,7 @@ from simple_salesforce.exceptions import SalesforceRefusedRequest
 
 from connectors.errors import StreamRefused
 from connectors.landing import empty_table_marker
+from connectors.progress import page_read
 from connectors.report import PullReport
 from connectors.text import clean
 from connectors.salesforce.client import VENDOR, connect, translate_errors
@@ -117,7 +118,7 @@ def _read_within_budget(sf: Salesforce, stream: Stream, soql: str, field_types: 
         return rows
     with translate_errors(stream.name, sf.base_url):
         try:
-            for record in sf.query_all_iter(soql, include_deleted=stream.tracks_deletes):
+            for record in _records(sf, stream, soql):
                 yield _typed(record, field_types)
                 rows += 1
                 if reason := budget.spent():
@@ -128,6 +129,18 @@ def _read_within_budget(sf: Salesforce, stream: Stream, soql: str, field_types: 
                 raise
             budget.stop(stream, "the org's daily API request limit is exhausted; resuming next run")
     return rows
+
+
+def _records(sf: Salesforce, stream: Stream, soql: str) -> Iterator[dict]:
+    """The query's records, page after page (simple-salesforce's query_all_iter, with each page
+    counted in the stream's progress)."""
+    result = sf.query(soql, include_deleted=stream.tracks_deletes)
+    while True:
+        page_read(stream.name)
+        yield from result["records"]
+        if result["done"]:
+            return
+        result = sf.query_more(result["nextRecordsUrl"], identifier_is_url=True)
 
 
 def _error_code(exc: SalesforceRefusedRequest) -> str | None:
