@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/dealsync demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadscope --durations=15 $(PYTEST_ARGS)
 
 # The full kill campaign (a short subset of it runs in `make test`): 20 kills on the medium org.
 campaign: $(STAMP)

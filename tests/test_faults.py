@@ -1,6 +1,5 @@
 """Mixed vendor faults: a sync under a seeded mix of every fault the emulators inject ends with
-exactly the warehouse of a fault-free sync; a permanent failure stops only its stream, with a
-clear message, and leaves every other stream and every cursor intact.
+exactly the warehouse of a fault-free sync (permanent failures: tests/test_permanent_failures.py).
 
 Faults come from the emulators over real HTTP (sandbox/faults.py); the vendor clients and the
 connectors meet them as they would meet a real vendor's. Each test is deterministic for its seed.
@@ -12,12 +11,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from dlt.common.versioned_state import decompress_state
 
 from jobs.config import load_config
 from jobs.runner import run_job
 from pipeline_model.warehouse import Warehouse
-from pipeline_model.writer import writer_dir
 from sandbox.faults import KINDS, FaultPlan, request_key
 from tests.conftest import running_sandbox, unthrottled_config
 from tests.warehouse_digest import assert_same, digest
@@ -128,85 +125,3 @@ def test_the_control_endpoint_sets_a_plan_that_faults_real_requests(tmp_path, mo
         assert session.get(f"{url}/__sandbox/faults").json()["injected"] == {"salesforce:server_error": 2}
         assert session.post(f"{url}/__sandbox/faults", json={}).json() == {}
         assert box.salesforce.faults is None
-
-
-# ------------------------------------------------------------------ permanent failures
-
-def _working_copy(config: Path) -> Warehouse:
-    """What a failed run landed: the writer's working copy (a failed run publishes nothing)."""
-    published = _warehouse(config)
-    return published.at(writer_dir(published.path) / "working.duckdb")
-
-
-def _cursors(warehouse: Warehouse) -> dict[str, dict]:
-    """vendor -> each resource's dlt state (cursors, historyIds, syncTokens), as committed."""
-    out = {}
-    for vendor in ("salesforce", "hubspot", "google"):
-        [(state,)] = warehouse.fetch(f"select state from raw_{vendor}._dlt_pipeline_state "
-                                     "order by created_at desc limit 1")
-        out[vendor] = decompress_state(state)["sources"][vendor].get("resources", {})
-    return out
-
-
-def _raw_rows(outcome, vendor: str) -> int:
-    return sum(n for asset, n in outcome.rows_by_asset.items() if asset.startswith(f"raw_{vendor}/"))
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", ["deleted_field", "missing_permission", "revoked_credentials"])
-def test_a_permanent_failure_stops_only_its_stream_and_leaves_every_cursor_intact(kind, tmp_path, monkeypatch,
-                                                                                 instance):
-    refuse, streams, vendor, reason = PERMANENT[kind]
-    with running_sandbox(tmp_path, monkeypatch, crm="both", google=True) as box:
-        clean, broken = _config(box, tmp_path, "clean"), _config(box, tmp_path, "broken")
-        _run(clean, instance)
-        _run(broken, instance)
-        box.advance(7)                       # every stream has changes to read
-        before, published = _cursors(_warehouse(broken)), digest(_warehouse(broken))
-
-        refuse(box, True)
-        failed = run_job(broken, instance=instance)
-        assert not failed.success
-        # A run with a refused stream republishes nothing: the model is not rebuilt without it.
-        assert_same(digest(_warehouse(broken)), published)
-        [(status,)] = _warehouse(broken).fetch("select status from dealsync_meta.runs where run_id = ?",
-                                               [failed.run_id])
-        assert status == "failed"
-        [line] = [f for f in failed.failures if vendor in f]          # one line for the failing source
-        for stream in streams:
-            assert f"'{stream}'" in line and line.count(f"{vendor} stream") >= 1 and reason in line, line
-        assert not any(f"raw_{vendor}/{s}" in failed.rows_by_asset for s in streams)
-        others = [v for v in ("salesforce", "hubspot", "google") if v != vendor]
-        assert all(_raw_rows(failed, v) > 0 for v in others), failed.rows_by_asset
-        after = _cursors(_working_copy(broken))
-        assert any(before[vendor].get(s) for s in streams)              # they have cursors to keep
-        for stream in streams:               # the refused streams' cursors did not move ...
-            assert after[vendor].get(stream) == before[vendor].get(stream), stream
-        moved = [s for v in others for s in after[v] if after[v][s] != before[v].get(s)]
-        assert moved, "the other streams' cursors should have advanced with their rows"
-
-        refuse(box, False)                   # the permission is back: the next run catches up
-        _run(clean, instance)
-        _run(broken, instance)
-        assert_same(digest(_warehouse(broken)), digest(_warehouse(clean)))
-
-
-def _deleted_field(box, on: bool) -> None:
-    box.salesforce.hide_field("Opportunity", "StageName", on)
-
-
-def _missing_scope(box, on: bool) -> None:
-    box.hubspot.revoke_scope("calls", on)
-
-
-def _revoked_key(box, on: bool) -> None:
-    box.google.revoke_service_accounts(on)
-
-
-# kind -> (switch, streams it stops, vendor, words the message must hold)
-PERMANENT = {
-    "deleted_field": (_deleted_field, ["opportunities"], "salesforce", "has no field(s) StageName"),
-    # archived_records reads the archived records of every object type, calls included
-    "missing_permission": (_missing_scope, ["calls", "archived_records"], "hubspot", "MISSING_SCOPES"),
-    "revoked_credentials": (_revoked_key, ["gmail_messages", "calendar_events"], "google", "invalid_grant"),
-}
