@@ -121,11 +121,16 @@ def translate_errors(stream: str | None, url: str) -> Iterator[None]:
         raise error(VENDOR, stream, f"HTTP {exc.status} from {exc.resource_name}: {_api_message(exc)}") from None
 
 
+def error_codes(exc: SalesforceError) -> set[str]:
+    """The errorCode of each error in a Salesforce error answer."""
+    content = exc.content
+    return {e.get("errorCode") for e in content if isinstance(e, dict)} if isinstance(content, list) else set()
+
+
 def _refused_for_good(exc: SalesforceError) -> bool:
     """A deleted object or field, a missing permission, a session that logging in again did not
     renew: asking again will not help. The daily API limit (403 too) resets; it is not one."""
-    codes = {e.get("errorCode") for e in exc.content if isinstance(e, dict)} if isinstance(exc.content, list) else set()
-    return exc.status in (400, 401, 403, 404) and "REQUEST_LIMIT_EXCEEDED" not in codes
+    return exc.status in (400, 401, 403, 404) and "REQUEST_LIMIT_EXCEEDED" not in error_codes(exc)
 
 
 def _api_message(exc: SalesforceError) -> str:

@@ -22,7 +22,7 @@ from connectors.landing import empty_table_marker
 from connectors.progress import page_read
 from connectors.report import PullReport
 from connectors.text import clean
-from connectors.salesforce.client import VENDOR, connect, translate_errors
+from connectors.salesforce.client import VENDOR, connect, error_codes, translate_errors
 from connectors.salesforce.settings import SalesforceSettings
 from connectors.salesforce.soql import incremental_select
 from connectors.salesforce.streams import STREAMS, Stream
@@ -125,7 +125,7 @@ def _read_within_budget(sf: Salesforce, stream: Stream, soql: str, field_types: 
                     budget.stop(stream, reason)
                     break
         except SalesforceRefusedRequest as exc:
-            if _error_code(exc) != "REQUEST_LIMIT_EXCEEDED":
+            if "REQUEST_LIMIT_EXCEEDED" not in error_codes(exc):
                 raise
             budget.stop(stream, "the org's daily API request limit is exhausted; resuming next run")
     return rows
@@ -141,11 +141,6 @@ def _records(sf: Salesforce, stream: Stream, soql: str) -> Iterator[dict]:
         if result["done"]:
             return
         result = sf.query_more(result["nextRecordsUrl"], identifier_is_url=True)
-
-
-def _error_code(exc: SalesforceRefusedRequest) -> str | None:
-    content = exc.content
-    return content[0].get("errorCode") if isinstance(content, list) and content else None
 
 
 def _typed(record: dict[str, Any], field_types: dict[str, str]) -> dict[str, Any]:
